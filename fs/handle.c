@@ -1,0 +1,214 @@
+/* fs/handle.c - see handle.h */
+#include "handle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int writable_kind(const struct ns_path *p)
+{
+	switch (p->kind) {
+	case NS_DOC:
+	case NS_NODE:
+	case NS_INDEX:
+	case NS_VECTOR:
+	case NS_KV:
+	case NS_QUERY:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int created,
+		struct handle **out)
+{
+	int acc = flags & O_ACCMODE;
+	int rc = 0;
+	*out = NULL;
+	if (acc != O_RDONLY && !writable_kind(p))
+		return -EACCES;
+	if (acc != O_RDONLY && store_read_only(fc->store) && p->kind != NS_QUERY)
+		return -EROFS;
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	h->path = *p;
+	h->data.max = fc->max_file_size;
+	h->writable = acc != O_RDONLY;
+	h->created = created;
+	if (created || (flags & O_TRUNC)) {
+		h->loaded = 1;
+		h->dirty = h->writable; /* an empty file is still a file to commit */
+	} else if (p->kind != NS_SEARCH) {
+		/* Queries are loaded as their request; everything else as content. */
+		rc = p->kind == NS_QUERY ? 0 : ns_read(fc, p, &h->data);
+		h->loaded = p->kind != NS_QUERY;
+	}
+	if (!rc && p->kind == NS_QUERY && !h->loaded) {
+		pthread_mutex_lock(&fc->lock);
+		struct query_file *q = map_get(fc->queries, p->rel);
+		rc = q ? buf_add(&h->data, q->text, q->len) : -ENOENT;
+		pthread_mutex_unlock(&fc->lock);
+		h->loaded = 1;
+	}
+	if (rc) {
+		handle_free(fc, h);
+		return rc;
+	}
+	if (created)
+		ns_pending_add(fc, p, h);
+	*out = h;
+	return 0;
+}
+
+/* Query files answer reads with results computed from the request. */
+static int ensure_result(struct fsctx *fc, struct handle *h)
+{
+	if (h->result_valid)
+		return 0;
+	buf_reset(&h->result);
+	int rc;
+	if (h->path.kind == NS_SEARCH) {
+		rc = ns_read(fc, &h->path, &h->result);
+	} else {
+		char path[4200];
+		snprintf(path, sizeof(path), "query/%s", h->path.rel);
+		rc = store_query(fc->store, path, h->data.data ? h->data.data : "", h->data.len,
+				 h->path.as_text, &h->result);
+	}
+	h->result_valid = !rc;
+	if (!rc)
+		ns_query_note_result(fc, &h->path, h->result.len);
+	return rc;
+}
+
+int handle_read(struct fsctx *fc, struct handle *h, char *dst, size_t size, off_t off,
+		size_t *n)
+{
+	int rc = 0;
+	*n = 0;
+	pthread_mutex_lock(&h->lock);
+	const struct buf *src = &h->data;
+	if (ns_is_query(&h->path)) {
+		rc = ensure_result(fc, h);
+		src = &h->result;
+	}
+	if (!rc && (size_t)off < src->len) {
+		*n = src->len - (size_t)off < size ? src->len - (size_t)off : size;
+		memcpy(dst, src->data + off, *n);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t size,
+		 off_t off)
+{
+	(void)fc;
+	if (!h->writable)
+		return -EBADF;
+	if (off < 0 || (h->data.max && (size_t)off > h->data.max))
+		return -EFBIG;
+	pthread_mutex_lock(&h->lock);
+	size_t end = (size_t)off + size;
+	int rc = end > h->data.len ? buf_grow(&h->data, end - h->data.len) : 0;
+	if (!rc) {
+		if ((size_t)off > h->data.len) /* a hole reads back as zeros */
+			memset(h->data.data + h->data.len, 0, (size_t)off - h->data.len);
+		memcpy(h->data.data + off, src, size);
+		if (end > h->data.len) {
+			h->data.len = end;
+			h->data.data[end] = '\0';
+		}
+		h->dirty = h->written = 1;
+		h->result_valid = 0;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
+{
+	(void)fc;
+	if (!h->writable)
+		return -EBADF;
+	if (size < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&h->lock);
+	int rc = 0;
+	size_t n = (size_t)size;
+	if (n > h->data.len) {
+		rc = buf_grow(&h->data, n - h->data.len);
+		if (!rc)
+			memset(h->data.data + h->data.len, 0, n - h->data.len);
+	}
+	if (!rc && h->data.data) {
+		h->data.len = n;
+		h->data.data[n] = '\0';
+	}
+	h->dirty = h->written = 1;
+	h->result_valid = 0;
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+static int commit_locked(struct fsctx *fc, struct handle *h)
+{
+	int rc = ns_write(fc, &h->path, h->data.data ? h->data.data : "", h->data.len, h->mode,
+			  h->mtime_ns);
+	/* A refused write stays refused: the next close must not retry it. */
+	h->dirty = 0;
+	return rc;
+}
+
+void handle_release(struct fsctx *fc, struct handle *h)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->dirty)
+		commit_locked(fc, h); /* refusals are in errors.log */
+	pthread_mutex_unlock(&h->lock);
+}
+
+void handle_set_attr(struct handle *h, uint32_t mode, int64_t mtime_ns)
+{
+	pthread_mutex_lock(&h->lock);
+	if (mode)
+		h->mode = mode;
+	if (mtime_ns)
+		h->mtime_ns = mtime_ns;
+	pthread_mutex_unlock(&h->lock);
+}
+
+int handle_flush(struct fsctx *fc, struct handle *h)
+{
+	int rc = 0;
+	pthread_mutex_lock(&h->lock);
+	if (h->dirty && h->written)
+		rc = commit_locked(fc, h);
+	pthread_mutex_unlock(&h->lock);
+	return rc;
+}
+
+size_t handle_size(struct handle *h)
+{
+	pthread_mutex_lock(&h->lock);
+	size_t n = ns_is_query(&h->path) && h->result_valid ? h->result.len : h->data.len;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+void handle_free(struct fsctx *fc, struct handle *h)
+{
+	if (!h)
+		return;
+	if (h->created)
+		ns_pending_del(fc, &h->path, h);
+	buf_release(&h->data);
+	buf_release(&h->result);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}

@@ -1,0 +1,53 @@
+/* fs/handle.h - an open file: its content buffer and what close() does.
+ *
+ * Files are read and written whole: open renders or loads the content into
+ * the handle (so one open sees one consistent snapshot at any offset), writes
+ * edit the buffer, and flush (every close) commits a changed buffer through
+ * ns_write, whose errno close() returns. Query files keep two buffers: the
+ * request written and the result rendered on the first read after it.
+ * Thread safe per handle (FUSE may run reads and writes of one handle at once).
+ */
+#ifndef FS_HANDLE_H
+#define FS_HANDLE_H
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "ns.h"
+
+struct handle {
+	pthread_mutex_t lock;
+	struct ns_path path;
+	struct buf data;   /* content (for query files: the request) */
+	struct buf result; /* query files: rendered results */
+	int result_valid;
+	int loaded;        /* data holds the current content */
+	int writable;
+	int dirty;         /* data changed since the last commit */
+	int created;       /* made by create(): listed in ns pending */
+	int written;       /* a write or truncate happened */
+	uint32_t mode;     /* chmod before the first commit (0 = default) */
+	int64_t mtime_ns;  /* utimens before the first commit (0 = now) */
+};
+
+/* Open p. flags are open(2) flags. 0 or -errno. */
+int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int created,
+		struct handle **out);
+int handle_read(struct fsctx *fc, struct handle *h, char *dst, size_t size, off_t off,
+		size_t *n);
+int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t size,
+		 off_t off);
+int handle_truncate(struct fsctx *fc, struct handle *h, off_t size);
+/* Commit a changed buffer (close). A created or truncated file that no
+ * write touched yet is left for handle_release: shells dup2 and close the
+ * descriptor before writing, and an empty commit then would index twice. */
+int handle_flush(struct fsctx *fc, struct handle *h);
+/* Commit what flush deferred (errors are logged: release has no caller). */
+void handle_release(struct fsctx *fc, struct handle *h);
+/* Record attributes for a file not yet committed. */
+void handle_set_attr(struct handle *h, uint32_t mode, int64_t mtime_ns);
+/* Current size (for fstat of an open file). */
+size_t handle_size(struct handle *h);
+void handle_free(struct fsctx *fc, struct handle *h);
+
+#endif

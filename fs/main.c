@@ -1,0 +1,289 @@
+/* fs/main.c - the ragfs command: parse options, open the store, mount,
+ * serve, unmount cleanly. The composition root: the only file that knows
+ * both FUSE and the store.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fuse.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "../store/log.h"
+#include "../store/store.h"
+#include "ns.h"
+#include "ops.h"
+
+struct cli {
+	char *store;
+	char *mountpoint;
+	char *cache_dir, *embed, *embed_url, *embed_model;
+	char *endpoint, *region, *account, *profile;
+	unsigned dim, chunk_size, chunk_overlap, top_k, flush_interval;
+	unsigned max_file_mb;
+	int overlap_set;
+	int foreground, debug, single, ro, help, version;
+};
+
+enum { KEY_HELP, KEY_VERSION, KEY_FG, KEY_DEBUG, KEY_SINGLE, KEY_RO };
+
+#define OPT(t, p) { t, offsetof(struct cli, p), 1 }
+static const struct fuse_opt cli_opts[] = {
+	OPT("cache_dir=%s", cache_dir),
+	OPT("embed=%s", embed),
+	OPT("embed_url=%s", embed_url),
+	OPT("embed_model=%s", embed_model),
+	OPT("endpoint=%s", endpoint),
+	OPT("region=%s", region),
+	OPT("account=%s", account),
+	OPT("profile=%s", profile),
+	OPT("dim=%u", dim),
+	OPT("chunk_size=%u", chunk_size),
+	OPT("chunk_overlap=%u", chunk_overlap),
+	OPT("chunk_overlap=", overlap_set),
+	OPT("top_k=%u", top_k),
+	OPT("flush_interval=%u", flush_interval),
+	OPT("max_file_mb=%u", max_file_mb),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FG),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_END
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ragfs [options] STORE MOUNTPOINT\n"
+		"\n"
+		"STORE: /path/dir or file:///path/dir (s3://bucket[/prefix] and\n"
+		"r2://bucket[/prefix] are parsed but not available in this build)\n"
+		"\n"
+		"  -f                  stay in the foreground\n"
+		"  -d, -o debug        debug output (implies -f)\n"
+		"  -s                  single-threaded\n"
+		"  -h, --help          this help\n"
+		"  -V, --version       print the version\n"
+		"  -o embed=NAME       hash (default) or none\n"
+		"  -o dim=N            embedding dimension of a new store (default 384)\n"
+		"  -o chunk_size=N     splitter chunk size in tokens (default 1024)\n"
+		"  -o chunk_overlap=N  splitter overlap in tokens (default 200)\n"
+		"  -o top_k=N          default number of query results (default 5)\n"
+		"  -o flush_interval=S seconds between background flushes (default 5)\n"
+		"  -o cache_dir=DIR    local state: journal, error log (default STORE/.ragfs-local)\n"
+		"  -o max_file_mb=N    largest file accepted, MiB (default 512)\n"
+		"  -o ro               read-only mount\n"
+		"  -o allow_other      let other users access the mount\n"
+		"  -o endpoint=URL, region=R, account=ID, profile=P, embed_url=URL,\n"
+		"     embed_model=M    accepted for S3/R2 and http embedders\n");
+}
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cli *c = data;
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		if (!c->store)
+			return (c->store = strdup(arg)) ? 0 : -1;
+		if (!c->mountpoint)
+			return (c->mountpoint = strdup(arg)) ? 0 : -1;
+		fprintf(stderr, "ragfs: unexpected argument \"%s\"\n", arg);
+		return -1;
+	case KEY_HELP:
+		c->help = 1;
+		return 0;
+	case KEY_VERSION:
+		c->version = 1;
+		return 0;
+	case KEY_FG:
+		c->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		c->debug = c->foreground = 1;
+		return 1; /* libfuse wants it too */
+	case KEY_SINGLE:
+		c->single = 1;
+		return 0;
+	case KEY_RO:
+		c->ro = 1;
+		return 1; /* mount read-only in the kernel too */
+	default:
+		return 1;
+	}
+}
+
+/* The mountpoint must be an existing, empty directory. */
+static int check_mountpoint(const char *mp)
+{
+	struct stat st;
+	if (stat(mp, &st)) {
+		fprintf(stderr, "ragfs: mountpoint %s: %s\n", mp, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "ragfs: mountpoint %s is not a directory\n", mp);
+		return -1;
+	}
+	DIR *d = opendir(mp);
+	if (!d) {
+		fprintf(stderr, "ragfs: mountpoint %s: %s\n", mp, strerror(errno));
+		return -1;
+	}
+	struct dirent *de;
+	int empty = 1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	if (!empty) {
+		fprintf(stderr, "ragfs: mountpoint %s is not empty\n", mp);
+		return -1;
+	}
+	return 0;
+}
+
+static void free_cli(struct cli *c)
+{
+	char **strs[] = { &c->store, &c->mountpoint, &c->cache_dir, &c->embed, &c->embed_url,
+			  &c->embed_model, &c->endpoint, &c->region, &c->account, &c->profile };
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		free(*strs[i]);
+}
+
+static int serve(struct fuse *f, struct cli *c)
+{
+	if (c->single)
+		return fuse_loop(f);
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -1;
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	int rc = fuse_loop_mt(f, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+static int run(struct cli *c, struct fuse_args *args)
+{
+	char err[512] = "";
+	char mp[PATH_MAX];
+	struct store *s = NULL;
+	struct fsctx fc = { 0 };
+	struct fuse *f = NULL;
+	int rc = 1;
+
+	if (check_mountpoint(c->mountpoint) || !realpath(c->mountpoint, mp))
+		return 1;
+	struct store_opts so = {
+		.store = c->store, .cache_dir = c->cache_dir, .embed = c->embed, .dim = c->dim,
+		.chunk_size = c->chunk_size, .chunk_overlap = c->overlap_set ? c->chunk_overlap : 200,
+		.top_k = c->top_k, .flush_interval = c->flush_interval, .read_only = c->ro,
+	};
+	if (store_open(&so, &s, err, sizeof(err))) {
+		fprintf(stderr, "ragfs: %s\n", err);
+		return 1;
+	}
+	fc.store = s;
+	fc.uid = getuid();
+	fc.gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fc.started);
+	pthread_mutex_init(&fc.lock, NULL);
+	fc.queries = map_new();
+	fc.pending = map_new();
+	fc.max_file_size = (size_t)(c->max_file_mb ? c->max_file_mb : 512) << 20;
+
+	f = fuse_new(args, &ragfs_ops, sizeof(ragfs_ops), &fc);
+	if (!f) {
+		fprintf(stderr, "ragfs: bad FUSE options\n");
+		goto out;
+	}
+	if (fuse_mount(f, mp)) {
+		fprintf(stderr, "ragfs: cannot mount on %s\n", mp);
+		goto out_destroy;
+	}
+	/* libfuse only takes over signals left at their default; a daemon
+	 * started in the background by a script inherits SIGINT ignored, yet
+	 * SIGINT must still unmount cleanly. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	if (fuse_set_signal_handlers(fuse_get_session(f)) ||
+	    fuse_daemonize(c->foreground)) {
+		fprintf(stderr, "ragfs: cannot start the daemon\n");
+		goto out_unmount;
+	}
+	if (!c->foreground)
+		log_setup(c->debug, 1);
+	/* Threads do not survive fuse_daemonize's fork: start them after it. */
+	if (store_start(s)) {
+		LOG_ERR("cannot start the background flusher");
+		goto out_signals;
+	}
+	/* A positive result is the signal that ended the loop: a clean exit. */
+	rc = serve(f, c) < 0 ? 1 : 0;
+out_signals:
+	fuse_remove_signal_handlers(fuse_get_session(f));
+out_unmount:
+	fuse_unmount(f);
+out_destroy:
+	fuse_destroy(f);
+out:
+	if (store_close(s)) {
+		LOG_ERR("final flush failed: changes stay in the journal for the next mount");
+		rc = 1;
+	}
+	map_free(fc.queries, ns_query_free);
+	map_free(fc.pending, NULL);
+	pthread_mutex_destroy(&fc.lock);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cli c = { 0 };
+	int rc = 1;
+
+	if (fuse_opt_parse(&args, &c, cli_opts, cli_proc)) {
+		usage(stderr);
+		goto out;
+	}
+	if (c.help) {
+		usage(stdout);
+		rc = 0;
+		goto out;
+	}
+	if (c.version) {
+		printf("ragfs %s (libfuse %d)\n", RAGFS_VERSION, fuse_version());
+		rc = 0;
+		goto out;
+	}
+	if (!c.store || !c.mountpoint) {
+		fprintf(stderr, "ragfs: need STORE and MOUNTPOINT (ragfs -h for help)\n");
+		goto out;
+	}
+	log_setup(c.debug, 0);
+	/* Shows as fuse.ragfs in /proc/mounts, as an fstab line would. */
+	if (fuse_opt_add_arg(&args, "-osubtype=ragfs"))
+		goto out;
+	/* FUSE runs many threads already; one BLAS thread per query. */
+	openblas_set_num_threads(1);
+	rc = run(&c, &args);
+out:
+	fuse_opt_free_args(&args);
+	free_cli(&c);
+	return rc;
+}

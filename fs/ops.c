@@ -1,0 +1,321 @@
+/* fs/ops.c - FUSE glue: translate each operation into ns/handle calls.
+ * Every handler returns 0 or -errno, as the high-level API wants. */
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+#include "../store/log.h"
+#include "handle.h"
+#include "ns.h"
+
+static struct fsctx *ctx(void)
+{
+	return fuse_get_context()->private_data;
+}
+
+static struct handle *fh(const struct fuse_file_info *fi)
+{
+	return (struct handle *)(uintptr_t)fi->fh;
+}
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+	(void)conn;
+	cfg->use_ino = 0;
+	/* No attribute or name caching in the kernel: writing a document makes
+	 * and removes node, vector and index files as a side effect, a refused
+	 * create leaves no file, and query results change size on every read.
+	 * Every stat asks the daemon, which answers from memory. */
+	cfg->entry_timeout = 0;
+	cfg->attr_timeout = 0;
+	cfg->negative_timeout = 0;
+	/* Content changes through this mount only, but the kernel must not
+	 * keep pages across opens: overwrite re-renders derived files. */
+	cfg->kernel_cache = 0;
+	cfg->auto_cache = 0;
+	cfg->hard_remove = 1;
+	return fuse_get_context()->private_data;
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+	struct fsctx *fc = ctx();
+	struct ns_path p;
+	ns_parse(path, &p);
+	int rc = ns_getattr(fc, &p, st);
+	if (!fi || !fh(fi))
+		return rc;
+	/* An open file's size is its buffer's: writes not yet closed count. */
+	if (rc) {
+		memset(st, 0, sizeof(*st));
+		st->st_mode = S_IFREG | 0644;
+		st->st_nlink = 1;
+		st->st_uid = fc->uid;
+		st->st_gid = fc->gid;
+		st->st_mtim = st->st_ctim = st->st_atim = fc->started;
+	}
+	st->st_size = (off_t)handle_size(fh(fi));
+	return 0;
+}
+
+struct fill_ctx {
+	void *buf;
+	fuse_fill_dir_t filler;
+};
+
+static int fill_one(void *c, const char *name, const struct stat *st)
+{
+	struct fill_ctx *f = c;
+	return f->filler(f->buf, name, st, 0, 0);
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+		      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+	(void)off;
+	(void)fi;
+	(void)flags;
+	struct ns_path p;
+	struct fill_ctx f = { buf, filler };
+	ns_parse(path, &p);
+	return ns_readdir(ctx(), &p, fill_one, &f);
+}
+
+static int open_common(const char *path, struct fuse_file_info *fi, int created)
+{
+	struct fsctx *fc = ctx();
+	struct ns_path p;
+	struct handle *h;
+	ns_parse(path, &p);
+	int rc = handle_open(fc, &p, fi->flags, created, &h);
+	if (rc)
+		return rc;
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->direct_io = ns_is_generated(&p);
+	fi->keep_cache = 0;
+	return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+	struct ns_path p;
+	struct stat st;
+	ns_parse(path, &p);
+	if (p.kind != NS_SEARCH) {
+		int rc = ns_getattr(ctx(), &p, &st);
+		if (rc)
+			return rc;
+		if (S_ISDIR(st.st_mode))
+			return -EISDIR;
+	}
+	return open_common(path, fi, 0);
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	(void)mode;
+	struct ns_path p;
+	ns_parse(path, &p);
+	int rc = ns_may_create(ctx(), &p);
+	return rc ? rc : open_common(path, fi, 1);
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off,
+		   struct fuse_file_info *fi)
+{
+	(void)path;
+	size_t n;
+	int rc = handle_read(ctx(), fh(fi), buf, size, off, &n);
+	return rc ? rc : (int)n;
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	(void)path;
+	int rc = handle_write(ctx(), fh(fi), buf, size, off);
+	return rc ? rc : (int)size;
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	return handle_flush(ctx(), fh(fi));
+}
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)path;
+	handle_release(ctx(), fh(fi));
+	handle_free(ctx(), fh(fi));
+	return 0;
+}
+
+/* chmod/utimens of a created file not committed yet (rsync's mkstemp +
+ * fchmod, cp -p): remember the attributes in its handle. */
+static int set_pending_attr(const struct ns_path *p, struct fuse_file_info *fi,
+			    uint32_t mode, int64_t mtime_ns)
+{
+	struct fsctx *fc = ctx();
+	if (fi && fh(fi)) {
+		handle_set_attr(fh(fi), mode, mtime_ns);
+		return 0;
+	}
+	pthread_mutex_lock(&fc->lock);
+	struct handle *h = ns_pending_get_locked(fc, p);
+	if (h)
+		handle_set_attr(h, mode, mtime_ns);
+	pthread_mutex_unlock(&fc->lock);
+	return h ? 0 : -ENOENT;
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)datasync;
+	int rc = fi ? handle_flush(ctx(), fh(fi)) : 0;
+	return rc ? rc : store_sync(ctx()->store);
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+	struct fsctx *fc = ctx();
+	if (fi && fh(fi))
+		return handle_truncate(fc, fh(fi), size);
+	/* truncate(2) on a path: load, cut, commit. */
+	struct ns_path p;
+	struct handle *h;
+	ns_parse(path, &p);
+	int rc = handle_open(fc, &p, O_RDWR, 0, &h);
+	if (rc)
+		return rc;
+	rc = handle_truncate(fc, h, size);
+	if (!rc)
+		rc = handle_flush(fc, h);
+	handle_free(fc, h);
+	return rc;
+}
+
+static int fs_unlink(const char *path)
+{
+	struct ns_path p;
+	ns_parse(path, &p);
+	return ns_unlink(ctx(), &p);
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+	(void)mode;
+	struct ns_path p;
+	ns_parse(path, &p);
+	return ns_mkdir(ctx(), &p);
+}
+
+static int fs_rmdir(const char *path)
+{
+	struct ns_path p;
+	ns_parse(path, &p);
+	return ns_rmdir(ctx(), &p);
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+	struct ns_path a, b;
+	ns_parse(from, &a);
+	ns_parse(to, &b);
+	return ns_rename(ctx(), &a, &b, flags);
+}
+
+static int fs_utimens(const char *path, const struct timespec tv[2],
+		      struct fuse_file_info *fi)
+{
+	struct ns_path p;
+	struct timespec now;
+	ns_parse(path, &p);
+	clock_gettime(CLOCK_REALTIME, &now);
+	const struct timespec *m = &tv[1];
+	if (!tv || tv[1].tv_nsec == UTIME_NOW)
+		m = &now;
+	else if (tv[1].tv_nsec == UTIME_OMIT)
+		return 0;
+	int rc = ns_set_times(ctx(), &p, m);
+	if (rc == -ENOENT && p.kind == NS_DOC)
+		rc = set_pending_attr(&p, fi, 0, (int64_t)m->tv_sec * 1000000000 + m->tv_nsec);
+	return rc;
+}
+
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+	struct ns_path p;
+	ns_parse(path, &p);
+	int rc = ns_chmod(ctx(), &p, mode);
+	if (rc == -ENOENT && p.kind == NS_DOC)
+		rc = set_pending_attr(&p, fi, (uint32_t)(mode & 07777), 0);
+	return rc;
+}
+
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+	(void)path;
+	(void)fi;
+	struct fsctx *fc = ctx();
+	/* Everything belongs to the mounting user; only a no-op chown passes. */
+	if ((uid != (uid_t)-1 && uid != fc->uid) || (gid != (gid_t)-1 && gid != fc->gid))
+		return -EPERM;
+	return 0;
+}
+
+static int fs_statfs(const char *path, struct statvfs *sv)
+{
+	(void)path;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = sv->f_frsize = 4096;
+	sv->f_blocks = sv->f_bfree = sv->f_bavail = 1ULL << 30;
+	sv->f_files = sv->f_ffree = sv->f_favail = 1ULL << 30;
+	sv->f_namemax = 255;
+	return 0;
+}
+
+static int fs_refuse_link(const char *a, const char *b)
+{
+	(void)a;
+	(void)b;
+	return -ENOTSUP;
+}
+
+static int fs_mknod(const char *path, mode_t mode, dev_t dev)
+{
+	(void)path;
+	(void)mode;
+	(void)dev;
+	return -ENOTSUP;
+}
+
+const struct fuse_operations ragfs_ops = {
+	.init = fs_init,
+	.getattr = fs_getattr,
+	.readdir = fs_readdir,
+	.open = fs_open,
+	.create = fs_create,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.truncate = fs_truncate,
+	.unlink = fs_unlink,
+	.mkdir = fs_mkdir,
+	.rmdir = fs_rmdir,
+	.rename = fs_rename,
+	.utimens = fs_utimens,
+	.chmod = fs_chmod,
+	.chown = fs_chown,
+	.statfs = fs_statfs,
+	.symlink = fs_refuse_link,
+	.link = fs_refuse_link,
+	.mknod = fs_mknod,
+};

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install, build and run every test: the normal build (-Dwerror=true), then
+# an ASan/UBSan build of the whole suite. Ends with "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+logs=()
+run_suite() { # run_suite BUILDDIR [meson setup options...]
+	local dir=$1
+	shift
+	rm -rf "$dir"
+	if ! meson setup "$dir" -Dwerror=true "$@" >"$dir.setup.log" 2>&1 ||
+	   ! meson compile -C "$dir" >"$dir.compile.log" 2>&1; then
+		cat "$dir.setup.log" "$dir.compile.log" 2>/dev/null | tail -40
+		echo "{\"name\": \"build $dir\", \"result\": \"FAIL\"}" >"$dir.fail.json"
+		logs+=("$dir.fail.json")
+		return
+	fi
+	meson test -C "$dir" --print-errorlogs --num-processes 2 "${MESON_TEST_ARGS[@]}"
+	logs+=("$dir/meson-logs/testlog.json")
+}
+MESON_TEST_ARGS=()
+run_suite build
+if [ "${RAGFS_SKIP_ASAN:-0}" != 1 ]; then
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	run_suite build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
+fi
+python3 scripts/summary.py "${logs[@]}"

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Mount, the folders, clean unmount by fusermount3/SIGINT/SIGTERM, start-up errors.
+. "$(dirname "$0")/lib.sh"
+setup
+
+check "mounts an empty local store" rmount
+is "$(ls "$MNT" | tr '\n' ' ')" "docs docstore index_store kvstore query search vector_store " "top folders listed"
+check ".ragfs is there" test -f "$MNT/.ragfs/status.json"
+check "status.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/status.json'))"
+check "config.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/config.json'))"
+check "stats.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/stats.json'))"
+check "meta.json is JSON" python3 -c "import json,sys; d=json.load(open('$MNT/vector_store/meta.json')); assert d['dim']==384"
+check "store has a manifest" test -f "$STORE/manifest.json"
+rumount; ok $? "fusermount3 -u: daemon exits 0"
+
+rmount
+echo hello > "$MNT/docs/a.txt"
+kill -INT "$DPID"; wait "$DPID"; st=$?; DPID=
+is "$st" 0 "SIGINT: daemon exits 0"
+check "SIGINT unmounted" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
+
+rmount
+is "$(cat "$MNT/docs/a.txt")" "hello" "document survives a SIGINT unmount"
+kill -TERM "$DPID"; wait "$DPID"; st=$?; DPID=
+is "$st" 0 "SIGTERM: daemon exits 0"
+
+# Start-up errors: one line, non-zero exit, no mount left behind.
+startup_err() { # startup_err PATTERN MESSAGE ARGS...
+	local pat=$1 msg=$2
+	shift 2
+	out=$("$RAGFS" -f "$@" 2>&1)
+	st=$?
+	lines=$(printf '%s\n' "$out" | grep -c .)
+	if [ $st -ne 0 ] && [ "$lines" -eq 1 ] && printf '%s' "$out" | grep -q -- "$pat"; then
+		ok 0 "$msg"
+	else
+		ok 1 "$msg"; echo "#   exit $st, output: $out"
+	fi
+}
+touch "$WORK/file"
+mkdir -p "$WORK/full" && touch "$WORK/full/x"
+startup_err "not a directory" "mountpoint that is a file" "$STORE" "$WORK/file"
+startup_err "not empty" "mountpoint not empty" "$STORE" "$WORK/full"
+startup_err "No such file" "missing mountpoint" "$STORE" "$WORK/nope"
+startup_err "not available" "s3:// is parsed and refused clearly" s3://bucket/prefix "$MNT"
+startup_err "not available" "r2:// is parsed and refused clearly" r2://bucket "$MNT"
+startup_err "unknown store scheme" "unknown scheme" "foo://x" "$MNT"
+startup_err "unknown embedder" "unknown embedder" -o embed=magic "$STORE" "$MNT"
+startup_err "dim=" "dim disagrees with the store" -o dim=16 "$STORE" "$MNT"
+startup_err "need STORE" "missing arguments"
+check "no mount left behind" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
+
+# A second daemon on the same store is refused while the first runs.
+rmount
+mkdir -p "$WORK/mnt2"
+out=$("$RAGFS" -f "$STORE" "$WORK/mnt2" 2>&1); st=$?
+[ $st -ne 0 ] && printf '%s' "$out" | grep -q "already mounted"; ok $? "second mount of one store is refused"
+rumount
+
+check "-V prints a version" bash -c "'$RAGFS' -V | grep -q ragfs"
+check "-h prints usage" bash -c "'$RAGFS' -h | grep -q usage"
+
+# Read-only mount: writes get EROFS.
+rmount -o ro
+is "$(pyerr write "$MNT/docs/new.txt" x)" "EROFS" "ro mount refuses writes"
+is "$(cat "$MNT/docs/a.txt")" "hello" "ro mount reads"
+rumount; ok $? "ro mount unmounts cleanly"
+
+done_testing

@@ -1,0 +1,153 @@
+# tests/lib.sh - shared helpers for the integration tests (TAP output).
+#
+# Each test script sources this, calls setup, mounts with rmount, and uses
+# ok/is/fails_with. A daemon started here is always unmounted and reaped on
+# exit; its stderr goes to $WORK/daemon.log, which is scanned for ERR/WARN
+# and sanitizer reports at the end (tests can allow lines with ALLOW_LOG).
+set -u
+RAGFS=${RAGFS:-$(dirname "$0")/../build/fs/ragfs}
+T_N=0
+T_FAIL=0
+ALLOW_LOG=${ALLOW_LOG:-}
+
+ok() { # ok COND-EXIT-STATUS MESSAGE
+	T_N=$((T_N + 1))
+	if [ "$1" -eq 0 ]; then
+		echo "ok $T_N - $2"
+	else
+		echo "not ok $T_N - $2"
+		T_FAIL=$((T_FAIL + 1))
+	fi
+}
+
+check() { # check MESSAGE CMD...: ok when CMD succeeds
+	local msg=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		ok 0 "$msg"
+	else
+		ok 1 "$msg"
+		echo "#   command: $*"
+		printf '%s\n' "$out" | tail -5 | sed 's/^/#   /'
+	fi
+}
+
+is() { # is GOT WANT MESSAGE
+	if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; echo "#   got: '$1'"; echo "#   want: '$2'"; fi
+}
+
+diag() { echo "# $*"; }
+
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+
+setup() {
+	[ -e /dev/fuse ] || skip_all "no /dev/fuse"
+	command -v fusermount3 >/dev/null || skip_all "no fusermount3"
+	WORK=$(mktemp -d /tmp/ragfs-it.XXXXXX)
+	STORE=$WORK/store
+	MNT=$WORK/mnt
+	mkdir -p "$MNT"
+	DPID=
+	trap teardown EXIT
+}
+
+is_mounted() { grep -q " $1 fuse" /proc/mounts; }
+
+# rmount [ragfs options...]: mount $STORE on $MNT in the foreground, wait.
+rmount() {
+	"$RAGFS" -f "$@" "$STORE" "$MNT" 2>>"$WORK/daemon.log" &
+	DPID=$!
+	for _ in $(seq 1 100); do
+		is_mounted "$MNT" && return 0
+		kill -0 "$DPID" 2>/dev/null || { DPID=; return 1; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# rumount: unmount and return the daemon's exit status.
+rumount() {
+	[ -n "$DPID" ] || return 1
+	fusermount3 -u "$MNT" 2>/dev/null || fusermount3 -uz "$MNT"
+	local st=0
+	wait "$DPID" || st=$?
+	DPID=
+	return $st
+}
+
+# rkill: SIGKILL the daemon (a crash) and clear the dead mount.
+rkill() {
+	kill -9 "$DPID" 2>/dev/null
+	wait "$DPID" 2>/dev/null
+	DPID=
+	fusermount3 -uz "$MNT" 2>/dev/null
+	for _ in $(seq 1 50); do is_mounted "$MNT" || break; sleep 0.1; done
+}
+
+# errno_of CMD...: run a python one-liner-friendly syscall and print the errno name.
+pyerr() {
+	python3 - "$@" <<'PY'
+import errno, os, sys
+op, path = sys.argv[1], sys.argv[2]
+data = sys.argv[3].encode() if len(sys.argv) > 3 else b""
+try:
+    if op == "write":
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+    elif op == "writehex":
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, bytes.fromhex(sys.argv[3]))
+        finally:
+            os.close(fd)
+    elif op == "unlink":
+        os.unlink(path)
+    elif op == "mkdir":
+        os.mkdir(path)
+    elif op == "rmdir":
+        os.rmdir(path)
+    elif op == "rename":
+        os.rename(path, sys.argv[3])
+    elif op == "symlink":
+        os.symlink("target", path)
+    elif op == "link":
+        os.link(path, sys.argv[3])
+    elif op == "chown":
+        os.chown(path, 12345, 12345)
+    print("OK")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+PY
+}
+
+scan_log() {
+	[ -f "$WORK/daemon.log" ] || return 0
+	local bad
+	bad=$(grep -E 'ERR|WARN|==[0-9]+==|runtime error' "$WORK/daemon.log" | grep -v -E "${ALLOW_LOG:-^$}" || true)
+	if [ -n "$bad" ]; then
+		ok 1 "daemon log is clean"
+		echo "$bad" | head -20 | sed 's/^/#   /'
+	else
+		ok 0 "daemon log is clean"
+	fi
+}
+
+teardown() {
+	if [ -n "${DPID:-}" ]; then
+		fusermount3 -uz "$MNT" 2>/dev/null
+		kill "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	rm -rf "$WORK"
+}
+
+done_testing() {
+	scan_log
+	echo "1..$T_N"
+	[ "$T_FAIL" -eq 0 ]
+	exit $?
+}
