@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The main job: install, build, and mount a local store with the defaults.
 #   scripts/run.sh [STORE] [MOUNTPOINT] [ragfs options...]
-# Defaults: ./store and ./mnt in the project folder. The daemon runs in the
+# Defaults: ./data (the store) and ./mnt in the project folder. The daemon runs in the
 # background; unmount with: fusermount3 -u MOUNTPOINT
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-store=${1:-$root/store}
+store=${1:-$root/data}
 mnt=${2:-$root/mnt}
 shift $(( $# > 2 ? 2 : $# ))
 bash "$root/scripts/build.sh"

@@ -1,0 +1,138 @@
+/* store/manifest.c - see manifest.h */
+#include "manifest.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int get_u64(const cJSON *o, const char *name, uint64_t *v)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+	if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+		return -EBADMSG;
+	*v = (uint64_t)it->valuedouble;
+	return 0;
+}
+
+static int get_str(const cJSON *o, const char *name, char *dst, size_t len)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+	if (!cJSON_IsString(it) || strlen(it->valuestring) >= len)
+		return -EBADMSG;
+	memcpy(dst, it->valuestring, strlen(it->valuestring) + 1);
+	return 0;
+}
+
+static int parse_segs(const cJSON *arr, struct manifest *m)
+{
+	const cJSON *it;
+	if (!cJSON_IsArray(arr))
+		return -EBADMSG;
+	cJSON_ArrayForEach(it, arr) {
+		struct manifest_seg s = { 0 };
+		if (get_str(it, "key", s.key, sizeof(s.key)) || get_u64(it, "size", &s.size) ||
+		    get_u64(it, "first_seq", &s.first_seq) ||
+		    get_u64(it, "last_seq", &s.last_seq))
+			return -EBADMSG;
+		if (manifest_add_seg(m, &s))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int manifest_parse(const char *json, size_t len, struct manifest *m, char *err,
+		   size_t errlen)
+{
+	uint64_t version, dim;
+	int rc = -EBADMSG;
+	memset(m, 0, sizeof(*m));
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	if (!root) {
+		snprintf(err, errlen, "manifest is not JSON");
+		return -EBADMSG;
+	}
+	const cJSON *fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+	if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "ragfs-store")) {
+		snprintf(err, errlen, "manifest is not a ragfs store manifest");
+		goto out;
+	}
+	if (get_u64(root, "version", &version) || version > MANIFEST_VERSION) {
+		snprintf(err, errlen, "manifest version is newer than this ragfs (%d)",
+			 MANIFEST_VERSION);
+		goto out;
+	}
+	if (get_u64(root, "generation", &m->generation) ||
+	    get_u64(root, "last_seq", &m->last_seq) ||
+	    get_str(root, "store_id", m->store_id, sizeof(m->store_id)) ||
+	    get_str(root, "index_id", m->index_id, sizeof(m->index_id)) ||
+	    get_u64(root, "dim", &dim) || dim > 65536 ||
+	    get_str(root, "embed", m->embed, sizeof(m->embed)) ||
+	    parse_segs(cJSON_GetObjectItemCaseSensitive(root, "segments"), m)) {
+		snprintf(err, errlen, "manifest has a missing or malformed field");
+		goto out;
+	}
+	m->dim = (uint32_t)dim;
+	rc = 0;
+out:
+	cJSON_Delete(root);
+	if (rc)
+		manifest_clear(m);
+	return rc;
+}
+
+int manifest_render(const struct manifest *m, struct buf *out)
+{
+	int rc = buf_addf(out,
+			  "{\"format\": \"ragfs-store\", \"version\": %d, \"generation\": %" PRIu64
+			  ", \"last_seq\": %" PRIu64 ", \"store_id\": \"%s\", \"index_id\": \"%s\""
+			  ", \"dim\": %u, \"embed\": \"%s\", \"segments\": [",
+			  MANIFEST_VERSION, m->generation, m->last_seq, m->store_id, m->index_id,
+			  m->dim, m->embed);
+	for (size_t i = 0; i < m->nsegs && !rc; i++) {
+		const struct manifest_seg *s = &m->segs[i];
+		rc = buf_addf(out,
+			      "%s\n  {\"key\": \"%s\", \"size\": %" PRIu64 ", \"first_seq\": %" PRIu64
+			      ", \"last_seq\": %" PRIu64 "}",
+			      i ? "," : "", s->key, s->size, s->first_seq, s->last_seq);
+	}
+	return rc ? rc : buf_adds(out, "]}\n");
+}
+
+int manifest_add_seg(struct manifest *m, const struct manifest_seg *s)
+{
+	struct manifest_seg *n = realloc(m->segs, (m->nsegs + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	m->segs = n;
+	m->segs[m->nsegs++] = *s;
+	return 0;
+}
+
+int manifest_copy(struct manifest *dst, const struct manifest *src)
+{
+	*dst = *src;
+	dst->segs = NULL;
+	if (!src->nsegs)
+		return 0;
+	dst->segs = malloc(src->nsegs * sizeof(*dst->segs));
+	if (!dst->segs) {
+		dst->nsegs = 0;
+		return -ENOMEM;
+	}
+	memcpy(dst->segs, src->segs, src->nsegs * sizeof(*dst->segs));
+	return 0;
+}
+
+void manifest_clear(struct manifest *m)
+{
+	free(m->segs);
+	memset(m, 0, sizeof(*m));
+}
+
+void manifest_seg_key(char *key, size_t len, uint64_t first_seq, uint64_t last_seq)
+{
+	snprintf(key, len, "segments/%016" PRIx64 "-%016" PRIx64 ".seg", first_seq, last_seq);
+}

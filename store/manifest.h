@@ -1,0 +1,58 @@
+/* store/manifest.h - the store's root object, "manifest.json" (SPEC §5).
+ *
+ * The manifest names the immutable segments that make up the store, in
+ * apply order, and the highest frame sequence number they contain. It is
+ * the only object ever overwritten, and always with a conditional put
+ * (If-None-Match on creation, If-Match on the etag read before), so two
+ * writers never silently lose each other's commits.
+ *
+ *   {"format": "ragfs-store", "version": 1, "generation": 7,
+ *    "last_seq": 1234, "store_id": "<uuid>", "index_id": "<uuid>",
+ *    "dim": 384, "embed": "hash",
+ *    "segments": [{"key": "segments/<first>-<last>.seg", "size": 4096,
+ *                  "first_seq": 1, "last_seq": 900}, ...]}
+ */
+#ifndef STORE_MANIFEST_H
+#define STORE_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define MANIFEST_KEY "manifest.json"
+#define MANIFEST_VERSION 1
+
+struct manifest_seg {
+	char key[96];
+	uint64_t size;
+	uint64_t first_seq;
+	uint64_t last_seq;
+};
+
+struct manifest {
+	uint64_t generation;
+	uint64_t last_seq;
+	char store_id[40];
+	char index_id[40];
+	uint32_t dim;
+	char embed[32];
+	struct manifest_seg *segs; /* malloc'd, owned */
+	size_t nsegs;
+};
+
+/* Parse JSON text into m (zeroed first). -EBADMSG with a reason in err for
+ * anything malformed or of a newer version. */
+int manifest_parse(const char *json, size_t len, struct manifest *m, char *err,
+		   size_t errlen);
+int manifest_render(const struct manifest *m, struct buf *out);
+/* Append a segment. 0 or -ENOMEM. */
+int manifest_add_seg(struct manifest *m, const struct manifest_seg *s);
+/* Deep copy. 0 or -ENOMEM. */
+int manifest_copy(struct manifest *dst, const struct manifest *src);
+void manifest_clear(struct manifest *m);
+
+/* The segment key for a frame range. */
+void manifest_seg_key(char *key, size_t len, uint64_t first_seq, uint64_t last_seq);
+
+#endif

@@ -1,0 +1,389 @@
+/* store/query.c - see query.h */
+#include "query.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "node.h"
+#include "vecindex.h"
+
+static struct map *id_set(const cJSON *arr, const char *name, char *err, size_t errlen,
+			  int *rc)
+{
+	const cJSON *it;
+	*rc = 0;
+	if (!arr || cJSON_IsNull(arr))
+		return NULL;
+	if (!cJSON_IsArray(arr)) {
+		snprintf(err, errlen, "\"%s\" is not a list of strings", name);
+		*rc = -EINVAL;
+		return NULL;
+	}
+	struct map *m = map_new();
+	if (!m) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it)) {
+			snprintf(err, errlen, "\"%s\" is not a list of strings", name);
+			*rc = -EINVAL;
+		} else if (map_put(m, it->valuestring, m, NULL)) {
+			*rc = -ENOMEM;
+		}
+		if (*rc) {
+			map_free(m, NULL);
+			return NULL;
+		}
+	}
+	return m;
+}
+
+static int parse_embedding(const cJSON *e, struct query_req *q, char *err, size_t errlen)
+{
+	const cJSON *it;
+	size_t i = 0;
+	if (!e || cJSON_IsNull(e))
+		return 0;
+	if (!cJSON_IsArray(e) || !cJSON_GetArraySize(e)) {
+		snprintf(err, errlen, "\"embedding\" is not a non-empty list of numbers");
+		return -EINVAL;
+	}
+	q->emb_len = (size_t)cJSON_GetArraySize(e);
+	q->embedding = malloc(q->emb_len * sizeof(float));
+	if (!q->embedding)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, e) {
+		if (!cJSON_IsNumber(it) || !isfinite((float)it->valuedouble)) {
+			snprintf(err, errlen, "\"embedding\" value %zu is not a finite number", i);
+			return -EINVAL;
+		}
+		q->embedding[i++] = (float)it->valuedouble;
+	}
+	return 0;
+}
+
+static int parse_top_k(const cJSON *k, struct query_req *q, char *err, size_t errlen)
+{
+	if (!k)
+		return 0;
+	if (!cJSON_IsNumber(k) || k->valuedouble < 0 || k->valuedouble > QUERY_MAX_TOP_K ||
+	    k->valuedouble != floor(k->valuedouble)) {
+		snprintf(err, errlen, "\"top_k\" must be an integer from 0 to %d",
+			 QUERY_MAX_TOP_K);
+		return -EINVAL;
+	}
+	q->top_k = (size_t)k->valuedouble;
+	return 0;
+}
+
+static int parse_mode(const cJSON *m, struct query_req *q, char *err, size_t errlen)
+{
+	if (!m)
+		return 0;
+	if (!cJSON_IsString(m)) {
+		snprintf(err, errlen, "\"mode\" is not a string");
+		return -EINVAL;
+	}
+	if (strcmp(m->valuestring, "default")) {
+		static const char *const later[] = { "mmr", "hybrid", "text" };
+		for (size_t i = 0; i < 3; i++)
+			if (!strcmp(m->valuestring, later[i])) {
+				snprintf(err, errlen, "mode \"%s\" is not supported by this build",
+					 later[i]);
+				return -ENOTSUP;
+			}
+		snprintf(err, errlen, "unknown mode \"%.40s\" (default, mmr, hybrid, text)",
+			 m->valuestring);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_json(const cJSON *root, struct query_req *q, char *err, size_t errlen)
+{
+	const cJSON *text = cJSON_GetObjectItemCaseSensitive(root, "query");
+	int rc;
+	if (text && !cJSON_IsString(text) && !cJSON_IsNull(text)) {
+		snprintf(err, errlen, "\"query\" is not a string");
+		return -EINVAL;
+	}
+	if (cJSON_IsString(text) && !(q->text = strdup(text->valuestring)))
+		return -ENOMEM;
+	rc = parse_top_k(cJSON_GetObjectItemCaseSensitive(root, "top_k"), q, err, errlen);
+	if (!rc)
+		rc = parse_mode(cJSON_GetObjectItemCaseSensitive(root, "mode"), q, err, errlen);
+	if (!rc)
+		rc = parse_embedding(cJSON_GetObjectItemCaseSensitive(root, "embedding"), q,
+				     err, errlen);
+	const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "filters");
+	if (!rc && f && !cJSON_IsNull(f))
+		rc = filter_parse(f, &q->filter, err, errlen);
+	if (!rc)
+		q->node_ids = id_set(cJSON_GetObjectItemCaseSensitive(root, "node_ids"),
+				     "node_ids", err, errlen, &rc);
+	if (!rc)
+		q->doc_ids = id_set(cJSON_GetObjectItemCaseSensitive(root, "doc_ids"), "doc_ids",
+				    err, errlen, &rc);
+	if (!rc && !q->text && !q->embedding) {
+		snprintf(err, errlen, "the request has neither \"query\" nor \"embedding\"");
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Trim white space (a trailing newline from echo, mostly). */
+static char *trimmed_dup(const char *s, size_t len)
+{
+	while (len && strchr(" \t\r\n", s[len - 1]))
+		len--;
+	while (len && strchr(" \t\r\n", *s)) {
+		s++;
+		len--;
+	}
+	return strndup(s, len);
+}
+
+int query_parse(const char *req, size_t len, size_t default_k, struct query_req *q,
+		char *err, size_t errlen)
+{
+	int rc = 0;
+	memset(q, 0, sizeof(*q));
+	q->top_k = default_k;
+	snprintf(q->mode, sizeof(q->mode), "default");
+	size_t i = 0;
+	while (i < len && strchr(" \t\r\n", req[i]))
+		i++;
+	if (i < len && req[i] == '{') {
+		cJSON *root = json_parse(req, len);
+		if (!root) {
+			snprintf(err, errlen, "the request starts with '{' but is not valid JSON");
+			return -EINVAL;
+		}
+		rc = parse_json(root, q, err, errlen);
+		cJSON_Delete(root);
+	} else {
+		q->text = trimmed_dup(req, len);
+		if (!q->text)
+			rc = -ENOMEM;
+		else if (!*q->text) {
+			snprintf(err, errlen, "empty query");
+			rc = -EINVAL;
+		}
+	}
+	if (rc)
+		query_req_free(q);
+	return rc;
+}
+
+void query_req_free(struct query_req *q)
+{
+	free(q->text);
+	filter_free(q->filter);
+	free(q->embedding);
+	map_free(q->node_ids, NULL);
+	map_free(q->doc_ids, NULL);
+	memset(q, 0, sizeof(*q));
+}
+
+struct run_ctx {
+	const struct state *st;
+	const struct query_req *q;
+};
+
+static int keep_row(void *ctx, size_t row, const char *id)
+{
+	struct run_ctx *c = ctx;
+	(void)row;
+	if (c->q->node_ids && !map_get(c->q->node_ids, id))
+		return 0;
+	if (c->q->doc_ids) {
+		const struct entry *e = state_get(c->st, COLL_DOCMETA, id);
+		cJSON *m = e ? json_parse(e->val, e->len) : NULL;
+		const char *ref = json_str(m, "ref_doc_id");
+		int ok = ref && map_get(c->q->doc_ids, ref);
+		cJSON_Delete(m);
+		if (!ok)
+			return 0;
+	}
+	if (c->q->filter)
+		return filter_match(c->q->filter, state_node_meta(c->st, id));
+	return 1;
+}
+
+static int fill_hit(const struct state *st, const char *id, float score,
+		    struct query_hit *h)
+{
+	const struct entry *e = state_get(st, COLL_NODES, id);
+	cJSON *node = e ? json_parse(e->val, e->len) : NULL;
+	const char *text = node_text(node), *ref = node_ref_doc_id(node);
+	const cJSON *meta = node_metadata(node);
+	h->score = score;
+	h->node_id = strdup(id);
+	h->text = strdup(text ? text : "");
+	h->ref_doc_id = ref ? strdup(ref) : NULL;
+	h->metadata = meta ? cJSON_Duplicate(meta, 1) : cJSON_CreateObject();
+	cJSON_Delete(node);
+	return h->node_id && h->text && h->metadata && (!ref || h->ref_doc_id) ? 0 : -ENOMEM;
+}
+
+int query_run(const struct state *st, const struct query_req *q, const float *qv,
+	      struct query_result *res)
+{
+	struct vecindex *vi = state_vectors(st);
+	struct run_ctx ctx = { st, q };
+	int need_filter = q->filter || q->node_ids || q->doc_ids;
+	memset(res, 0, sizeof(*res));
+	if (!q->top_k)
+		return 0;
+	struct vec_hit *hits = malloc(q->top_k * sizeof(*hits));
+	res->hits = calloc(q->top_k, sizeof(*res->hits));
+	if (!hits || !res->hits) {
+		free(hits);
+		return -ENOMEM;
+	}
+	size_t n = 0;
+	int rc = vecindex_search(vi, qv, q->top_k, need_filter ? keep_row : NULL, &ctx, hits,
+				 &n);
+	for (size_t i = 0; i < n && !rc; i++) {
+		rc = fill_hit(st, vecindex_id(vi, hits[i].row), hits[i].score, &res->hits[i]);
+		res->n = i + 1;
+	}
+	free(hits);
+	return rc;
+}
+
+void query_result_free(struct query_result *res)
+{
+	for (size_t i = 0; i < res->n; i++) {
+		free(res->hits[i].node_id);
+		free(res->hits[i].text);
+		free(res->hits[i].ref_doc_id);
+		cJSON_Delete(res->hits[i].metadata);
+	}
+	free(res->hits);
+	memset(res, 0, sizeof(*res));
+}
+
+static cJSON *hit_json(const struct query_hit *h)
+{
+	cJSON *o = cJSON_CreateObject();
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "node_id", h->node_id);
+	cJSON_AddNumberToObject(o, "score", h->score);
+	cJSON_AddStringToObject(o, "text", h->text);
+	cJSON_AddItemToObject(o, "metadata", cJSON_Duplicate(h->metadata, 1));
+	if (h->ref_doc_id)
+		cJSON_AddStringToObject(o, "ref_doc_id", h->ref_doc_id);
+	else
+		cJSON_AddNullToObject(o, "ref_doc_id");
+	return o;
+}
+
+/* One object per line: the header fields, then one line per hit, so that
+ * both json.load and grep work on the result. */
+static int render_json(const struct query_req *q, const struct query_result *res,
+		       struct buf *out)
+{
+	cJSON *head = cJSON_CreateObject();
+	int rc = head ? 0 : -ENOMEM;
+	if (q->text)
+		cJSON_AddStringToObject(head, "query", q->text);
+	else
+		cJSON_AddNullToObject(head, "query");
+	cJSON_AddNumberToObject(head, "top_k", (double)q->top_k);
+	cJSON_AddStringToObject(head, "mode", q->mode);
+	cJSON_AddNumberToObject(head, "took_ms", round(res->took_ms * 1000) / 1000);
+	if (!rc)
+		rc = json_print_spaced(head, out);
+	cJSON_Delete(head);
+	if (!rc) {
+		out->len--; /* reopen the object for "results" */
+		rc = buf_adds(out, ", \"results\": [");
+	}
+	for (size_t i = 0; i < res->n && !rc; i++) {
+		cJSON *h = hit_json(&res->hits[i]);
+		rc = h ? buf_adds(out, i ? ",\n  " : "\n  ") : -ENOMEM;
+		if (!rc)
+			rc = json_print_spaced(h, out);
+		cJSON_Delete(h);
+	}
+	return rc ? rc : buf_adds(out, res->n ? "\n]}\n" : "]}\n");
+}
+
+/* One line of text, white space collapsed, at most max bytes (UTF-8 safe). */
+static int add_excerpt(struct buf *out, const char *s, size_t max)
+{
+	int rc = 0, space = 0;
+	size_t n = 0;
+	for (; *s && !rc; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (n >= max && (c & 0xc0) != 0x80) {
+			rc = buf_adds(out, "...");
+			break;
+		}
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			space = n > 0;
+			continue;
+		}
+		if (space)
+			rc = buf_addc(out, ' ');
+		space = 0;
+		if (!rc)
+			rc = buf_addc(out, (char)c);
+		n++;
+	}
+	return rc;
+}
+
+static int render_text(const struct query_req *q, const struct query_result *res,
+		       struct buf *out)
+{
+	int rc = buf_addf(out, "query: %s\n%zu result%s in %.2f ms\n",
+			  q->text ? q->text : "(embedding)", res->n, res->n == 1 ? "" : "s",
+			  res->took_ms);
+	for (size_t i = 0; i < res->n && !rc; i++) {
+		const struct query_hit *h = &res->hits[i];
+		rc = buf_addf(out, "\n%zu. %.4f  %s  (node %s)\n   ", i + 1, h->score,
+			      h->ref_doc_id ? h->ref_doc_id : "-", h->node_id);
+		if (!rc)
+			rc = add_excerpt(out, h->text, 400);
+		if (!rc)
+			rc = buf_addc(out, '\n');
+	}
+	return rc;
+}
+
+int query_render(const struct query_req *q, const struct query_result *res, int as_text,
+		 struct buf *out)
+{
+	return as_text ? render_text(q, res, out) : render_json(q, res, out);
+}
+
+int query_render_error(const char *req, size_t len, int err, const char *msg, int as_text,
+		       struct buf *out)
+{
+	const char *name = strerrorname_np(err < 0 ? -err : err);
+	if (as_text)
+		return buf_addf(out, "error: %s: %s\n", name ? name : "E?", msg);
+	cJSON *o = cJSON_CreateObject();
+	cJSON *e = cJSON_AddObjectToObject(o, "error");
+	char *r = strndup(req ? req : "", len);
+	int rc = -ENOMEM;
+	if (o && e && r) {
+		cJSON_AddStringToObject(e, "errno", name ? name : "E?");
+		cJSON_AddStringToObject(e, "message", msg);
+		cJSON_AddStringToObject(o, "request", r);
+		rc = json_print_spaced(o, out);
+		if (!rc)
+			rc = buf_addc(out, '\n');
+	}
+	free(r);
+	cJSON_Delete(o);
+	return rc;
+}

@@ -1,0 +1,68 @@
+/* store/query.h - query requests: parse (plain text or JSON), run against a
+ * state, render results (JSON, or plain text for people).
+ *
+ * Request JSON: {"query": "...", "top_k": 5, "filters": {...MetadataFilters},
+ * "mode": "default", "embedding": [...], "node_ids": [...], "doc_ids": [...]}.
+ * Anything that is not a JSON object is taken as the query text. "query" or
+ * "embedding" must be given. node_ids/doc_ids restrict the candidates
+ * (doc_ids by ref_doc_id). Only mode "default" (exact cosine) is served
+ * here; other modes are refused with -ENOTSUP.
+ */
+#ifndef STORE_QUERY_H
+#define STORE_QUERY_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "filter.h"
+#include "map.h"
+#include "state.h"
+
+#define QUERY_MAX_TOP_K 10000
+
+struct query_req {
+	char *text;         /* owned; may be NULL when embedding is given */
+	size_t top_k;
+	char mode[16];
+	struct filter *filter; /* owned, may be NULL */
+	float *embedding;   /* owned, may be NULL */
+	size_t emb_len;
+	struct map *node_ids; /* owned set, may be NULL */
+	struct map *doc_ids;  /* owned set, may be NULL */
+};
+
+struct query_hit {
+	char *node_id;
+	float score;
+	char *text;
+	char *ref_doc_id;
+	cJSON *metadata;
+};
+
+struct query_result {
+	struct query_hit *hits; /* owned */
+	size_t n;
+	double took_ms;
+};
+
+/* Parse req[0..len). default_k applies when "top_k" is absent. -EINVAL or
+ * -ENOTSUP with a one-line reason in err. */
+int query_parse(const char *req, size_t len, size_t default_k, struct query_req *q,
+		char *err, size_t errlen);
+void query_req_free(struct query_req *q);
+
+/* Search st with the query vector qv (state_dim floats). Caller holds the
+ * store's read lock. 0, -EINVAL, -ENOMEM. */
+int query_run(const struct state *st, const struct query_req *q, const float *qv,
+	      struct query_result *res);
+void query_result_free(struct query_result *res);
+
+/* Render for query/ files: JSON, or text when as_text. */
+int query_render(const struct query_req *q, const struct query_result *res, int as_text,
+		 struct buf *out);
+/* Render an error: {"error": {"errno": "EINVAL", "message": ...}, "request": ...}
+ * or "error: ..." as text. */
+int query_render_error(const char *req, size_t len, int err, const char *msg, int as_text,
+		       struct buf *out);
+
+#endif

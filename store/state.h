@@ -1,0 +1,76 @@
+/* store/state.h - the in-memory image of a store: named collections of
+ * key -> value entries, plus the indexes derived from them.
+ *
+ * Every change arrives as a frame op (frame.h), whether replayed from a
+ * segment or the journal at mount, or committed live, so the image after a
+ * remount equals the image before it. Collections:
+ *
+ *   ragfs.docs              doc path (under docs/) -> original bytes
+ *   ragfs.dirs              explicit folders under docs/ -> empty
+ *   ragfs.kvdirs            explicit kvstore/ collections -> empty
+ *   ragfs.vectors           node id -> dim float32 (held by the vecindex only)
+ *   docstore/data           node id -> node JSON
+ *   docstore/metadata       node or doc id -> {"doc_hash", "ref_doc_id"}
+ *   docstore/ref_doc_info   doc id -> {"node_ids": [...], "metadata": {...}}
+ *   index_store/data        index id -> index struct (user-written ones)
+ *   anything else           user kvstore/ collections -> JSON objects
+ *
+ * Derived: the vecindex over ragfs.vectors and each node's parsed metadata
+ * (for filters). Not thread safe: the store's rwlock guards it.
+ */
+#ifndef STORE_STATE_H
+#define STORE_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "frame.h"
+#include "map.h"
+#include "vecindex.h"
+
+#define COLL_DOCS "ragfs.docs"
+#define COLL_DIRS "ragfs.dirs"
+#define COLL_KVDIRS "ragfs.kvdirs"
+#define COLL_VECS "ragfs.vectors"
+#define COLL_NODES "docstore/data"
+#define COLL_DOCMETA "docstore/metadata"
+#define COLL_REFDOC "docstore/ref_doc_info"
+#define COLL_INDEX "index_store/data"
+#define COLL_INTERNAL_PREFIX "ragfs."
+
+struct entry {
+	char *val; /* malloc'd, NUL-terminated after len bytes */
+	size_t len;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+	uint32_t mode; /* permission bits; 0 = default */
+};
+
+struct state;
+
+int state_new(uint32_t dim, struct state **out);
+void state_free(struct state *st);
+
+/* Apply one op. Ops on ragfs.vectors with a wrong size are skipped with -EINVAL
+ * (the caller validated live writes; this protects replay). 0 or -errno. */
+int state_apply(struct state *st, const struct frame_op *op);
+
+/* Lookups (borrowed; valid until the next state_apply). */
+const struct entry *state_get(const struct state *st, const char *coll, const char *key);
+/* The collection's map (key -> struct entry *), or NULL when empty/absent. */
+const struct map *state_coll(const struct state *st, const char *coll);
+/* All collection names, sorted (malloc'd array of borrowed strings). */
+const char **state_coll_names(const struct state *st, size_t *n);
+struct vecindex *state_vectors(const struct state *st);
+/* Parsed metadata of a node (NULL when the node has none). */
+const cJSON *state_node_meta(const struct state *st, const char *node_id);
+uint32_t state_dim(const struct state *st);
+
+/* Encode the whole image as frames numbered from *seq (incremented per
+ * frame) into out: a compacted segment. 0 or -ENOMEM. */
+int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out);
+
+#endif

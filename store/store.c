@@ -1,0 +1,677 @@
+/* store/store.c - see store.h. Open/recover, commit, flush. The mutations
+ * live in store_docs.c-style sections below, grouped by folder. */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "../backends/backends.h"
+#include "embed.h"
+#include "ingest.h"
+#include "journal.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "manifest.h"
+#include "node.h"
+#include "query.h"
+#include "store_int.h"
+
+/* ---------------------------------------------------------------- stats */
+
+static void lat_add(struct lat_ring *r, double ms)
+{
+	pthread_mutex_lock(&r->lock);
+	r->ms[r->n % LAT_KEEP] = ms;
+	r->n++;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static double elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* ---------------------------------------------------------------- txn */
+
+void txn_free(struct txn *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free((void *)t->ops[i].coll);
+		free((void *)t->ops[i].key);
+		free((void *)t->ops[i].val);
+	}
+	free(t->ops);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Add an op; coll, key and val are copied. */
+int txn_add(struct txn *t, uint8_t type, const char *coll, const char *key, const void *val,
+	    size_t len, int64_t mtime_ns, uint32_t mode)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct frame_op *n = realloc(t->ops, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		t->ops = n;
+		t->cap = cap;
+	}
+	struct frame_op *op = &t->ops[t->n];
+	memset(op, 0, sizeof(*op));
+	op->type = type;
+	op->coll = strdup(coll);
+	op->key = strdup(key);
+	op->val = len ? malloc(len) : NULL;
+	if (!op->coll || !op->key || (len && !op->val)) {
+		free((void *)op->coll);
+		free((void *)op->key);
+		free((void *)op->val);
+		return -ENOMEM;
+	}
+	if (len)
+		memcpy((void *)op->val, val, len);
+	op->coll_len = strlen(coll);
+	op->key_len = strlen(key);
+	op->val_len = len;
+	op->mtime_ns = mtime_ns ? mtime_ns : now_ns();
+	op->mode = mode;
+	t->n++;
+	return 0;
+}
+
+int txn_put_json(struct txn *t, const char *coll, const char *key, const cJSON *j)
+{
+	struct buf b = BUF_INIT;
+	int rc = json_print(j, &b);
+	if (!rc)
+		rc = txn_add(t, FRAME_PUT, coll, key, b.data, b.len, 0, 0);
+	buf_release(&b);
+	return rc;
+}
+
+int txn_del(struct txn *t, const char *coll, const char *key)
+{
+	return txn_add(t, FRAME_DEL, coll, key, NULL, 0, 0, 0);
+}
+
+/* Journal and apply t. Caller holds the write lock. */
+int store_commit_locked(struct store *s, struct txn *t)
+{
+	if (!t->n)
+		return 0;
+	struct buf frame = BUF_INIT;
+	int rc = frame_encode(&frame, s->next_seq, t->ops, t->n);
+	if (!rc)
+		rc = journal_append(s->jn, frame.data, frame.len);
+	buf_release(&frame);
+	if (rc)
+		return rc;
+	s->next_seq++;
+	for (size_t i = 0; i < t->n; i++) {
+		int arc = state_apply(s->st, &t->ops[i]);
+		if (arc)
+			LOG_ERR("apply %s/%s: %s", t->ops[i].coll, t->ops[i].key, strerror(-arc));
+	}
+	s->dirty = 1;
+	return 0;
+}
+
+void store_refuse(struct store *s, const char *path, int err, const char *reason)
+{
+	errlog_add(s->errs, path, err, "%s", reason);
+}
+
+/* ---------------------------------------------------------------- flush */
+
+struct seg_filter {
+	uint64_t after; /* keep frames with seq > after */
+	uint64_t first, last;
+	struct buf *out;
+};
+
+/* Copy the frames of raw[] newer than the manifest into f->out. */
+static int filter_frames(const char *raw, size_t len, struct seg_filter *f)
+{
+	for (size_t off = 0; off < len;) {
+		size_t used;
+		uint64_t seq;
+		int rc = frame_decode(raw + off, len - off, &used, &seq, NULL, NULL);
+		if (rc)
+			return rc;
+		if (seq > f->after) {
+			if (!f->first)
+				f->first = seq;
+			f->last = seq;
+			rc = buf_add(f->out, raw + off, used);
+			if (rc)
+				return rc;
+		}
+		off += used;
+	}
+	return 0;
+}
+
+static int put_manifest(struct store *s, struct manifest *m)
+{
+	struct buf b = BUF_INIT;
+	struct put_cond cond = { .kind = s->man_etag[0] ? PUT_IF_MATCH : PUT_IF_NONE_MATCH,
+				 .etag = s->man_etag };
+	struct obj_meta meta = { 0 };
+	int rc = manifest_render(m, &b);
+	if (!rc)
+		rc = backend_put(s->be, MANIFEST_KEY, b.data, b.len, &cond, &meta);
+	buf_release(&b);
+	if (rc == -ECANCELED)
+		LOG_ERR("manifest changed under this mount (another writer?)");
+	if (!rc)
+		snprintf(s->man_etag, sizeof(s->man_etag), "%s", meta.etag);
+	return rc;
+}
+
+/* Upload the sealed journal as one segment and commit it to the manifest. */
+static int flush_sealed(struct store *s)
+{
+	struct buf raw = BUF_INIT, seg = BUF_INIT;
+	struct seg_filter f = { .after = s->man.last_seq, .out = &seg };
+	struct manifest next = { 0 };
+	int rc = journal_read_sealed(s->jn, &raw);
+	if (!rc)
+		rc = filter_frames(raw.data, raw.len, &f);
+	buf_release(&raw);
+	if (rc || !seg.len)
+		goto out;
+	struct manifest_seg ms = { .size = seg.len, .first_seq = f.first, .last_seq = f.last };
+	manifest_seg_key(ms.key, sizeof(ms.key), f.first, f.last);
+	rc = backend_put(s->be, ms.key, seg.data, seg.len, NULL, NULL);
+	if (!rc)
+		rc = manifest_copy(&next, &s->man);
+	if (!rc)
+		rc = manifest_add_seg(&next, &ms);
+	if (rc)
+		goto out;
+	next.generation++;
+	next.last_seq = f.last;
+	rc = put_manifest(s, &next);
+	if (!rc) {
+		manifest_clear(&s->man);
+		s->man = next;
+		memset(&next, 0, sizeof(next));
+	}
+out:
+	manifest_clear(&next);
+	buf_release(&seg);
+	if (!rc)
+		rc = journal_drop_sealed(s->jn);
+	return rc;
+}
+
+/* Replace all segments by one snapshot of the state (compaction). */
+static int compact(struct store *s)
+{
+	struct buf snap = BUF_INIT;
+	struct manifest next = { 0 };
+	store_read_begin(s);
+	uint64_t upto = s->next_seq - 1, seq = upto;
+	int rc = state_snapshot(s->st, &seq, &snap);
+	store_read_end(s);
+	struct manifest_seg ms = { .size = snap.len, .first_seq = upto, .last_seq = upto };
+	manifest_seg_key(ms.key, sizeof(ms.key), upto, upto);
+	if (!rc)
+		rc = backend_put(s->be, ms.key, snap.data, snap.len, NULL, NULL);
+	buf_release(&snap);
+	if (!rc)
+		rc = manifest_copy(&next, &s->man);
+	if (rc)
+		goto out;
+	next.nsegs = 0;
+	rc = manifest_add_seg(&next, &ms);
+	next.generation++;
+	next.last_seq = upto;
+	if (!rc)
+		rc = put_manifest(s, &next);
+	if (rc)
+		goto out;
+	for (size_t i = 0; i < s->man.nsegs; i++)
+		if (strcmp(s->man.segs[i].key, ms.key))
+			backend_del(s->be, s->man.segs[i].key);
+	manifest_clear(&s->man);
+	s->man = next;
+	memset(&next, 0, sizeof(next));
+	s->compactions++;
+out:
+	manifest_clear(&next);
+	return rc;
+}
+
+int store_sync(struct store *s)
+{
+	if (s->opts.read_only)
+		return 0;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_mutex_lock(&s->flush_lock);
+	int rc = journal_rotate(s->jn);
+	if (!rc)
+		rc = flush_sealed(s);
+	if (!rc && s->man.nsegs > COMPACT_SEGMENTS)
+		rc = compact(s);
+	if (rc) {
+		s->flush_errors++;
+		errlog_add(s->errs, "(flush)", rc, "cannot write to the backing store");
+	} else {
+		s->last_flush_ns = now_ns();
+		s->flushes++;
+	}
+	pthread_mutex_unlock(&s->flush_lock);
+	lat_add(&s->lat_flush, elapsed_ms(&t0));
+	return rc;
+}
+
+static void *flusher_main(void *arg)
+{
+	struct store *s = arg;
+	pthread_mutex_lock(&s->stop_lock);
+	while (!s->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += s->opts.flush_interval;
+		pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &until);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->stop_lock);
+		if (journal_pending_bytes(s->jn))
+			store_sync(s);
+		pthread_mutex_lock(&s->stop_lock);
+	}
+	pthread_mutex_unlock(&s->stop_lock);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- open */
+
+static int load_manifest(struct store *s, char *err, size_t errlen)
+{
+	struct buf b = BUF_INIT;
+	struct obj_meta meta = { 0 };
+	int rc = backend_get(s->be, MANIFEST_KEY, 0, BACKEND_RANGE_ALL, &b, &meta);
+	if (rc == -ENOENT) {
+		buf_release(&b);
+		if (s->opts.read_only) {
+			snprintf(err, errlen, "%s holds no ragfs store (and ro was given)",
+				 s->opts.store);
+			return -ENOENT;
+		}
+		s->man.generation = 1;
+		uuid4(s->man.store_id);
+		uuid4(s->man.index_id);
+		s->man.dim = s->opts.dim ? s->opts.dim : DEFAULT_DIM;
+		snprintf(s->man.embed, sizeof(s->man.embed), "%s", s->opts.embed);
+		rc = put_manifest(s, &s->man);
+		if (rc)
+			snprintf(err, errlen, "cannot create the store manifest in %s: %s",
+				 s->opts.store, strerror(-rc));
+		return rc;
+	}
+	if (rc) {
+		snprintf(err, errlen, "cannot read %s/%s: %s", s->opts.store, MANIFEST_KEY,
+			 strerror(-rc));
+		buf_release(&b);
+		return rc;
+	}
+	char why[200];
+	rc = manifest_parse(b.data, b.len, &s->man, why, sizeof(why));
+	buf_release(&b);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", s->opts.store, why);
+		return rc;
+	}
+	snprintf(s->man_etag, sizeof(s->man_etag), "%s", meta.etag);
+	if (s->opts.dim && s->opts.dim != s->man.dim) {
+		snprintf(err, errlen, "the store has dim=%u but dim=%u was given", s->man.dim,
+			 s->opts.dim);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct replay_ctx {
+	struct store *s;
+	uint64_t after;
+	uint64_t ops;
+};
+
+static int replay_op(void *ctx, uint64_t seq, const struct frame_op *op)
+{
+	struct replay_ctx *r = ctx;
+	if (seq <= r->after)
+		return 0;
+	if (seq >= r->s->next_seq)
+		r->s->next_seq = seq + 1;
+	r->ops++;
+	int rc = state_apply(r->s->st, op);
+	return rc == -EINVAL ? 0 : rc; /* a skipped bad vector is logged, not fatal */
+}
+
+static int load_segments(struct store *s, char *err, size_t errlen)
+{
+	struct replay_ctx r = { .s = s, .after = 0 };
+	int rc = 0;
+	for (size_t i = 0; i < s->man.nsegs && !rc; i++) {
+		struct buf b = BUF_INIT;
+		rc = backend_get(s->be, s->man.segs[i].key, 0, BACKEND_RANGE_ALL, &b, NULL);
+		for (size_t off = 0; !rc && off < b.len;) {
+			size_t used;
+			uint64_t seq;
+			rc = frame_decode(b.data + off, b.len - off, &used, &seq, replay_op, &r);
+			off += used;
+		}
+		if (rc)
+			snprintf(err, errlen, "segment %s is unreadable: %s", s->man.segs[i].key,
+				 strerror(-rc));
+		buf_release(&b);
+	}
+	if (s->next_seq <= s->man.last_seq)
+		s->next_seq = s->man.last_seq + 1;
+	return rc;
+}
+
+static int replay_journal(struct store *s, char *err, size_t errlen)
+{
+	struct replay_ctx r = { .s = s, .after = s->man.last_seq };
+	int rc = journal_replay(s->jn, replay_op, &r);
+	if (rc)
+		snprintf(err, errlen, "journal replay failed: %s", strerror(-rc));
+	else if (r.ops)
+		LOG_INFO("journal: replayed %" PRIu64 " operations", r.ops);
+	s->replayed_ops = r.ops;
+	return rc;
+}
+
+static int make_embedder(struct store *s, char *err, size_t errlen)
+{
+	const char *e = s->opts.embed;
+	if (!strcmp(e, "hash"))
+		return embed_hash_new(s->man.dim, &s->emb);
+	if (!strcmp(e, "none"))
+		return embed_none_new(s->man.dim, &s->emb);
+	if (!strcmp(e, "http"))
+		snprintf(err, errlen, "embed=http is not available in this build yet");
+	else
+		snprintf(err, errlen, "unknown embedder \"%s\" (hash, http, none)", e);
+	return -EINVAL;
+}
+
+static int copy_opts(struct store *s, const struct store_opts *o)
+{
+	s->opts = *o;
+	s->opts.embed = strdup(o->embed ? o->embed : "hash");
+	s->opts.store = strdup(o->store);
+	s->opts.cache_dir = NULL;
+	if (!s->opts.chunk_size)
+		s->opts.chunk_size = 1024;
+	if (s->opts.chunk_overlap >= s->opts.chunk_size)
+		s->opts.chunk_overlap = s->opts.chunk_size / 5;
+	if (!s->opts.top_k)
+		s->opts.top_k = 5;
+	if (!s->opts.flush_interval)
+		s->opts.flush_interval = 5;
+	return s->opts.embed && s->opts.store ? 0 : -ENOMEM;
+}
+
+static int open_backend(struct store *s, const struct store_opts *o, char *err,
+			size_t errlen)
+{
+	struct store_uri u;
+	int rc = store_uri_parse(o->store, &u, err, errlen);
+	if (rc)
+		return rc;
+	if (u.scheme == STORE_S3 || u.scheme == STORE_R2) {
+		snprintf(err, errlen, "%s stores are not available in this build yet (use a "
+			 "local directory)", u.scheme == STORE_S3 ? "s3://" : "r2://");
+		return -ENOTSUP;
+	}
+	if (u.scheme == STORE_MEM)
+		rc = mem_backend_open(&s->be);
+	else
+		rc = local_backend_open(u.path, &s->be);
+	if (rc) {
+		snprintf(err, errlen, "cannot open store %s: %s", o->store, strerror(-rc));
+		return rc;
+	}
+	if (o->cache_dir) {
+		s->cache_dir = strdup(o->cache_dir);
+	} else if (u.scheme == STORE_MEM) {
+		char tmpl[] = "/tmp/ragfs-mem-XXXXXX";
+		s->cache_dir = mkdtemp(tmpl) ? strdup(tmpl) : NULL;
+	} else if (asprintf(&s->cache_dir, "%s/.ragfs-local", u.path) < 0) {
+		s->cache_dir = NULL;
+	}
+	return s->cache_dir ? 0 : -ENOMEM;
+}
+
+static int open_local_state(struct store *s, char *err, size_t errlen)
+{
+	char *jdir = NULL, *elog = NULL;
+	int rc;
+	if (mkdir(s->cache_dir, 0700) && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot create cache_dir %s: %s", s->cache_dir,
+			 strerror(errno));
+		return rc;
+	}
+	chmod(s->cache_dir, 0700);
+	if (asprintf(&jdir, "%s/journal", s->cache_dir) < 0 ||
+	    asprintf(&elog, "%s/errors.log", s->cache_dir) < 0) {
+		free(jdir);
+		return -ENOMEM;
+	}
+	rc = journal_open(jdir, &s->jn);
+	if (rc == -EBUSY)
+		snprintf(err, errlen, "store %s is already mounted by another ragfs process",
+			 s->opts.store);
+	else if (rc)
+		snprintf(err, errlen, "cannot open the journal in %s: %s", jdir, strerror(-rc));
+	if (!rc)
+		rc = errlog_open(elog, &s->errs);
+	free(jdir);
+	free(elog);
+	return rc;
+}
+
+int store_open(const struct store_opts *o, struct store **out, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc;
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->flush_lock, NULL);
+	pthread_mutex_init(&s->stop_lock, NULL);
+	pthread_cond_init(&s->stop_cond, NULL);
+	pthread_mutex_init(&s->lat_query.lock, NULL);
+	pthread_mutex_init(&s->lat_ingest.lock, NULL);
+	pthread_mutex_init(&s->lat_flush.lock, NULL);
+	s->next_seq = 1;
+	snprintf(err, errlen, "out of memory");
+	rc = copy_opts(s, o);
+	if (!rc)
+		rc = open_backend(s, o, err, errlen);
+	if (!rc)
+		rc = open_local_state(s, err, errlen);
+	if (!rc)
+		rc = load_manifest(s, err, errlen);
+	if (!rc)
+		rc = state_new(s->man.dim, &s->st);
+	if (!rc)
+		rc = load_segments(s, err, errlen);
+	if (!rc)
+		rc = replay_journal(s, err, errlen);
+	if (!rc)
+		rc = make_embedder(s, err, errlen);
+	if (rc)
+		goto fail;
+	s->mounted_ns = now_ns();
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return rc;
+}
+
+int store_start(struct store *s)
+{
+	if (s->opts.read_only || s->flusher_running)
+		return 0;
+	if (s->replayed_ops)
+		store_sync(s); /* recovered work goes to the backing store at once */
+	int rc = pthread_create(&s->flusher, NULL, flusher_main, s);
+	if (rc)
+		return -rc;
+	s->flusher_running = 1;
+	return 0;
+}
+
+int store_close(struct store *s)
+{
+	int rc = 0;
+	if (!s)
+		return 0;
+	if (s->flusher_running) {
+		pthread_mutex_lock(&s->stop_lock);
+		s->stopping = 1;
+		pthread_cond_signal(&s->stop_cond);
+		pthread_mutex_unlock(&s->stop_lock);
+		pthread_join(s->flusher, NULL);
+	}
+	if (s->jn && !s->opts.read_only)
+		rc = store_sync(s);
+	embedder_free(s->emb);
+	state_free(s->st);
+	journal_close(s->jn);
+	errlog_close(s->errs);
+	backend_close(s->be);
+	manifest_clear(&s->man);
+	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->flush_lock);
+	pthread_mutex_destroy(&s->stop_lock);
+	pthread_cond_destroy(&s->stop_cond);
+	pthread_mutex_destroy(&s->lat_query.lock);
+	pthread_mutex_destroy(&s->lat_ingest.lock);
+	pthread_mutex_destroy(&s->lat_flush.lock);
+	free((void *)s->opts.embed);
+	free((void *)s->opts.store);
+	free(s->cache_dir);
+	free(s);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+const struct state *store_read_begin(struct store *s)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	return s->st;
+}
+
+void store_read_end(struct store *s)
+{
+	pthread_rwlock_unlock(&s->lock);
+}
+
+const char *store_index_id(const struct store *s)
+{
+	return s->man.index_id;
+}
+
+struct errlog *store_errlog(struct store *s)
+{
+	return s->errs;
+}
+
+int store_read_only(const struct store *s)
+{
+	return s->opts.read_only;
+}
+
+uint32_t store_dim(const struct store *s)
+{
+	return s->man.dim;
+}
+
+void store_note_ingest(struct store *s, const struct timespec *t0)
+{
+	lat_add(&s->lat_ingest, elapsed_ms(t0));
+}
+
+/* ---------------------------------------------------------------- query */
+
+static int embed_query(struct store *s, const struct query_req *q, float *qv, char *err,
+		       size_t errlen)
+{
+	if (q->embedding) {
+		if (q->emb_len != s->man.dim) {
+			snprintf(err, errlen, "\"embedding\" has %zu values, the store has dim %u",
+				 q->emb_len, s->man.dim);
+			return -EINVAL;
+		}
+		memcpy(qv, q->embedding, q->emb_len * sizeof(float));
+		return 0;
+	}
+	const char *texts[1] = { q->text };
+	size_t lens[1] = { strlen(q->text) };
+	int rc = embedder_embed(s->emb, texts, lens, 1, qv);
+	if (rc)
+		snprintf(err, errlen, "cannot embed the query: %s (embed=%s)", strerror(-rc),
+			 s->emb->name);
+	return rc;
+}
+
+int store_query(struct store *s, const char *path, const char *req, size_t len,
+		int as_text, struct buf *out)
+{
+	struct query_req q;
+	struct query_result res = { 0 };
+	char err[300];
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	float *qv = malloc(s->man.dim * sizeof(float));
+	if (!qv)
+		return -ENOMEM;
+	int rc = query_parse(req, len, s->opts.top_k, &q, err, sizeof(err));
+	if (!rc) {
+		rc = embed_query(s, &q, qv, err, sizeof(err));
+		if (!rc) {
+			store_read_begin(s);
+			rc = query_run(s->st, &q, qv, &res);
+			store_read_end(s);
+			if (rc)
+				snprintf(err, sizeof(err), "query failed: %s", strerror(-rc));
+		}
+	}
+	res.took_ms = elapsed_ms(&t0);
+	if (rc) {
+		errlog_add(s->errs, path, rc, "bad query: %s", err);
+		__atomic_add_fetch(&s->query_errors, 1, __ATOMIC_RELAXED);
+		rc = query_render_error(req, len, rc, err, as_text, out);
+	} else {
+		rc = query_render(&q, &res, as_text, out);
+		lat_add(&s->lat_query, res.took_ms);
+	}
+	query_result_free(&res);
+	query_req_free(&q);
+	free(qv);
+	return rc;
+}

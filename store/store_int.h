@@ -1,0 +1,80 @@
+/* store/store_int.h - the store's internals, shared by store*.c only.
+ *
+ * Lock order: s->lock (state), then s->flush_lock is never taken while
+ * holding s->lock; journal and errlog locks are leaves.
+ */
+#ifndef STORE_STORE_INT_H
+#define STORE_STORE_INT_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "backend.h"
+#include "embed.h"
+#include "errlog.h"
+#include "frame.h"
+#include "journal.h"
+#include "manifest.h"
+#include "state.h"
+#include "store.h"
+
+#define DEFAULT_DIM 384
+#define COMPACT_SEGMENTS 16 /* compact when the manifest lists more segments */
+#define LAT_KEEP 1024
+
+struct lat_ring {
+	pthread_mutex_t lock;
+	double ms[LAT_KEEP];
+	uint64_t n;
+};
+
+struct store {
+	pthread_rwlock_t lock; /* guards st, next_seq, dirty */
+	struct state *st;
+	uint64_t next_seq;
+	int dirty;
+
+	struct store_opts opts; /* strings owned: store, embed */
+	char *cache_dir;
+	struct backend *be;
+	struct journal *jn;
+	struct embedder *emb;
+	struct errlog *errs;
+
+	pthread_mutex_t flush_lock; /* one flush at a time; guards man */
+	struct manifest man;
+	char man_etag[BACKEND_ETAG_MAX];
+
+	pthread_t flusher;
+	int flusher_running;
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	int stopping;
+
+	/* counters (atomic) */
+	uint64_t ingests, ingest_skips, ingest_bytes, deletes, renames, nodes_written;
+	uint64_t query_errors, refused, flushes, flush_errors, compactions, embed_errors;
+	uint64_t replayed_ops;
+	int64_t last_flush_ns, mounted_ns;
+	struct lat_ring lat_query, lat_ingest, lat_flush;
+};
+
+/* A transaction being built: ops own copies of their strings and values. */
+struct txn {
+	struct frame_op *ops;
+	size_t n, cap;
+};
+
+int txn_add(struct txn *t, uint8_t type, const char *coll, const char *key, const void *val,
+	    size_t len, int64_t mtime_ns, uint32_t mode);
+int txn_put_json(struct txn *t, const char *coll, const char *key, const cJSON *j);
+int txn_del(struct txn *t, const char *coll, const char *key);
+void txn_free(struct txn *t);
+/* Journal + apply; caller holds s->lock for writing. */
+int store_commit_locked(struct store *s, struct txn *t);
+/* Log a refused input (errors.log) and count it. */
+void store_refuse(struct store *s, const char *path, int err, const char *reason);
+void store_note_ingest(struct store *s, const struct timespec *t0);
+
+#endif

@@ -1,0 +1,58 @@
+/* store/vecindex.h - exact cosine top-k over a contiguous float32 matrix.
+ *
+ * Rows are stored raw (as written, so vector_store/<id>.f32 reads back the
+ * exact bytes) in one 64-byte aligned row-major matrix, with each row's
+ * inverse L2 norm kept beside it (0 for the zero vector). A search scores
+ * every row with OpenBLAS (cblas_sgemv over the matrix, then the inverse
+ * norms) and keeps the k best in a bounded heap: score = cosine(q, row).
+ * Removal moves the last row into the hole, so row numbers are not stable
+ * across mutations; ids are.
+ *
+ * Not thread safe: the owner holds a rwlock (searches under the read side may
+ * run in parallel; they do not modify the index).
+ */
+#ifndef STORE_VECINDEX_H
+#define STORE_VECINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct vecindex;
+
+struct vec_hit {
+	float score;
+	uint32_t row;
+};
+
+/* dim >= 1. 0 or -EINVAL / -ENOMEM. */
+int vecindex_new(uint32_t dim, struct vecindex **out);
+void vecindex_free(struct vecindex *vi);
+
+uint32_t vecindex_dim(const struct vecindex *vi);
+size_t vecindex_count(const struct vecindex *vi);
+
+/* Insert or replace id's vector (copied). -EINVAL if any value is NaN/Inf. */
+int vecindex_set(struct vecindex *vi, const char *id, const float *v);
+/* Remove id. 0 or -ENOENT. */
+int vecindex_remove(struct vecindex *vi, const char *id);
+/* Re-key a row without touching its vector. 0, -ENOENT, -EEXIST. */
+int vecindex_rename(struct vecindex *vi, const char *from, const char *to);
+
+/* Row of id or -ENOENT (as a negative long). */
+long vecindex_find(const struct vecindex *vi, const char *id);
+/* Borrowed: valid until the next mutation. */
+const char *vecindex_id(const struct vecindex *vi, size_t row);
+const float *vecindex_row(const struct vecindex *vi, size_t row);
+
+/* Called per candidate row; return 1 to keep it, 0 to skip it. */
+typedef int (*vecindex_filter_fn)(void *ctx, size_t row, const char *id);
+
+/* The k best rows by cosine with q (dim floats), best first; equal scores
+ * order by id ascending. filter may be NULL (all rows). hits must hold k;
+ * *nhits gets min(k, candidates). A zero query vector scores 0 everywhere.
+ * 0, -EINVAL (NaN in q), -ENOMEM. */
+int vecindex_search(const struct vecindex *vi, const float *q, size_t k,
+		    vecindex_filter_fn filter, void *ctx, struct vec_hit *hits,
+		    size_t *nhits);
+
+#endif
