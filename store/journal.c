@@ -67,7 +67,8 @@ static int scan(struct journal *j)
 		j->sealed[j->nsealed++] = id;
 	}
 	closedir(d);
-	qsort(j->sealed, j->nsealed, sizeof(*j->sealed), cmp_u64);
+	if (j->nsealed) /* qsort(NULL, 0) is undefined */
+		qsort(j->sealed, j->nsealed, sizeof(*j->sealed), cmp_u64);
 	return 0;
 }
 

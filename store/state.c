@@ -122,7 +122,8 @@ static int apply_put(struct map *c, const struct frame_op *op)
 		free(e);
 		return -ENOMEM;
 	}
-	memcpy(e->val, op->val, op->val_len);
+	if (op->val_len) /* empty values may come with a NULL pointer */
+		memcpy(e->val, op->val, op->val_len);
 	e->val[op->val_len] = '\0';
 	e->len = op->val_len;
 	e->mtime_ns = e->ctime_ns = op->mtime_ns;

@@ -3,7 +3,7 @@
 . "$(dirname "$0")/lib.sh"
 setup
 
-check "mounts an empty local store" rmount
+rmount; ok $? "mounts an empty local store"
 is "$(ls "$MNT" | tr '\n' ' ')" "docs docstore index_store kvstore query search vector_store " "top folders listed"
 check ".ragfs is there" test -f "$MNT/.ragfs/status.json"
 check "status.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/status.json'))"

@@ -20,7 +20,8 @@ ok() { # ok COND-EXIT-STATUS MESSAGE
 	fi
 }
 
-check() { # check MESSAGE CMD...: ok when CMD succeeds
+check() { # check MESSAGE CMD...: ok when CMD succeeds (its output is captured:
+	# never pass rmount, whose daemon would hold the capture open)
 	local msg=$1
 	shift
 	local out
