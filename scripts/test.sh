@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install, build and run every test: the normal build (-Dwerror=true), then
-# an ASan/UBSan build of the whole suite. Ends with "N passed, N failed".
+# Install, build and run every test: the normal build (-Dwerror=true), its
+# unit tests under valgrind, then an ASan/UBSan build of the whole suite.
+# Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -21,6 +22,11 @@ run_suite() { # run_suite BUILDDIR [meson setup options...]
 }
 MESON_TEST_ARGS=()
 run_suite build
+# The unit tests again under valgrind's memcheck.
+if [ -f build/build.ninja ]; then
+	meson test -C build --setup valgrind --suite unit --print-errorlogs --num-processes 2
+	logs+=("build/meson-logs/testlog-valgrind.json")
+fi
 if [ "${RAGFS_SKIP_ASAN:-0}" != 1 ]; then
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

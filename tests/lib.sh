@@ -56,10 +56,11 @@ setup() {
 is_mounted() { grep -q " $1 fuse" /proc/mounts; }
 
 # rmount [ragfs options...]: mount $STORE on $MNT in the foreground, wait.
+# RAGFS_WRAP (e.g. "valgrind --error-exitcode=1") runs the daemon under a tool.
 rmount() {
-	"$RAGFS" -f "$@" "$STORE" "$MNT" 2>>"$WORK/daemon.log" &
+	${RAGFS_WRAP:-} "$RAGFS" -f "$@" "$STORE" "$MNT" 2>>"$WORK/daemon.log" &
 	DPID=$!
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 300); do
 		is_mounted "$MNT" && return 0
 		kill -0 "$DPID" 2>/dev/null || { DPID=; return 1; }
 		sleep 0.1
