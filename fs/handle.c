@@ -105,6 +105,22 @@ int handle_read(struct fsctx *fc, struct handle *h, char *dst, size_t size, off_
 	return rc;
 }
 
+/* Make data exactly n bytes long; new bytes read as zeros (a hole). */
+static int resize_locked(struct handle *h, size_t n)
+{
+	if (n > h->data.len) {
+		int rc = buf_grow(&h->data, n - h->data.len);
+		if (rc)
+			return rc;
+		memset(h->data.data + h->data.len, 0, n - h->data.len);
+	}
+	if (h->data.data) {
+		h->data.len = n;
+		h->data.data[n] = '\0';
+	}
+	return 0;
+}
+
 int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t size,
 		 off_t off)
 {
@@ -115,15 +131,9 @@ int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t siz
 		return -EFBIG;
 	pthread_mutex_lock(&h->lock);
 	size_t end = (size_t)off + size;
-	int rc = end > h->data.len ? buf_grow(&h->data, end - h->data.len) : 0;
+	int rc = end > h->data.len ? resize_locked(h, end) : 0;
 	if (!rc) {
-		if ((size_t)off > h->data.len) /* a hole reads back as zeros */
-			memset(h->data.data + h->data.len, 0, (size_t)off - h->data.len);
 		memcpy(h->data.data + off, src, size);
-		if (end > h->data.len) {
-			h->data.len = end;
-			h->data.data[end] = '\0';
-		}
 		h->dirty = h->written = 1;
 		h->result_valid = 0;
 	}
@@ -138,18 +148,10 @@ int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
 		return -EBADF;
 	if (size < 0)
 		return -EINVAL;
+	if (h->data.max && (size_t)size > h->data.max)
+		return -EFBIG;
 	pthread_mutex_lock(&h->lock);
-	int rc = 0;
-	size_t n = (size_t)size;
-	if (n > h->data.len) {
-		rc = buf_grow(&h->data, n - h->data.len);
-		if (!rc)
-			memset(h->data.data + h->data.len, 0, n - h->data.len);
-	}
-	if (!rc && h->data.data) {
-		h->data.len = n;
-		h->data.data[n] = '\0';
-	}
+	int rc = resize_locked(h, (size_t)size);
 	h->dirty = h->written = 1;
 	h->result_valid = 0;
 	pthread_mutex_unlock(&h->lock);

@@ -106,6 +106,37 @@ int txn_del(struct txn *t, const char *coll, const char *key)
 	return txn_add(t, FRAME_DEL, coll, key, NULL, 0, 0, 0);
 }
 
+int txn_put_node_meta(struct txn *t, const cJSON *node)
+{
+	char hash[65];
+	const char *text = node_text(node), *doc = node_ref_doc_id(node);
+	node_hash(text ? text : "", node_metadata(node), hash);
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddStringToObject(m, "doc_hash", hash);
+	if (doc)
+		cJSON_AddStringToObject(m, "ref_doc_id", doc);
+	int rc = m ? txn_put_json(t, COLL_DOCMETA, node_id(node), m) : -ENOMEM;
+	cJSON_Delete(m);
+	return rc;
+}
+
+int store_write_begin(struct store *s)
+{
+	if (s->opts.read_only)
+		return -EROFS;
+	pthread_rwlock_wrlock(&s->lock);
+	return 0;
+}
+
+int store_write_end(struct store *s, struct txn *t, int rc)
+{
+	if (!rc)
+		rc = store_commit_locked(s, t);
+	pthread_rwlock_unlock(&s->lock);
+	txn_free(t);
+	return rc;
+}
+
 /* Journal and apply t. Caller holds the write lock. */
 int store_commit_locked(struct store *s, struct txn *t)
 {

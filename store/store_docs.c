@@ -12,19 +12,6 @@
 #include "node.h"
 #include "store_int.h"
 
-static int wrlock(struct store *s)
-{
-	if (s->opts.read_only)
-		return -EROFS;
-	pthread_rwlock_wrlock(&s->lock);
-	return 0;
-}
-
-static void unlock(struct store *s)
-{
-	pthread_rwlock_unlock(&s->lock);
-}
-
 /* The node ids recorded for doc id (ref_doc_info), as a cJSON array owned
  * by *holder (free it), or NULL. */
 static const cJSON *doc_node_ids(const struct state *st, const char *doc, cJSON **holder)
@@ -64,20 +51,6 @@ static int del_doc_index(struct store *s, struct txn *t, const char *doc)
 	return rc;
 }
 
-static int put_node_meta(struct txn *t, const cJSON *node, const char *doc)
-{
-	char hash[65];
-	const char *text = node_text(node);
-	node_hash(text ? text : "", node_metadata(node), hash);
-	cJSON *m = cJSON_CreateObject();
-	cJSON_AddStringToObject(m, "doc_hash", hash);
-	if (doc)
-		cJSON_AddStringToObject(m, "ref_doc_id", doc);
-	int rc = m ? txn_put_json(t, COLL_DOCMETA, node_id(node), m) : -ENOMEM;
-	cJSON_Delete(m);
-	return rc;
-}
-
 static int put_ref_doc(struct txn *t, const char *doc, cJSON *node_ids, const cJSON *meta)
 {
 	cJSON *info = cJSON_CreateObject();
@@ -114,7 +87,7 @@ static int add_doc_index(struct store *s, struct txn *t, const char *doc,
 			rc = txn_add(t, FRAME_PUT, COLL_VECS, id, r->vectors + i * s->man.dim,
 				     vbytes, 0, 0);
 		if (!rc)
-			rc = put_node_meta(t, r->nodes[i], doc);
+			rc = txn_put_node_meta(t, r->nodes[i]);
 	}
 	if (rc) {
 		cJSON_Delete(ids);
@@ -167,7 +140,7 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 		__atomic_add_fetch(&s->embed_errors, 1, __ATOMIC_RELAXED);
 		errlog_add(s->errs, path, r.embed_err, "embedding failed; stored without vectors");
 	}
-	rc = wrlock(s);
+	rc = store_write_begin(s);
 	if (rc)
 		goto out;
 	rc = txn_add(&t, FRAME_PUT, COLL_DOCS, path, data, len, mtime_ns, mode);
@@ -175,9 +148,7 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 		rc = del_doc_index(s, &t, path);
 	if (!rc)
 		rc = add_doc_index(s, &t, path, &r);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
+	rc = store_write_end(s, &t, rc);
 	if (!rc) {
 		__atomic_add_fetch(&s->ingests, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->ingest_bytes, len, __ATOMIC_RELAXED);
@@ -192,7 +163,7 @@ out:
 int store_doc_delete(struct store *s, const char *path)
 {
 	struct txn t = { 0 };
-	int rc = wrlock(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	if (!state_get(s->st, COLL_DOCS, path))
@@ -201,10 +172,7 @@ int store_doc_delete(struct store *s, const char *path)
 		rc = txn_del(&t, COLL_DOCS, path);
 	if (!rc)
 		rc = del_doc_index(s, &t, path);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
-	txn_free(&t);
+	rc = store_write_end(s, &t, rc);
 	if (!rc)
 		__atomic_add_fetch(&s->deletes, 1, __ATOMIC_RELAXED);
 	return rc;
@@ -231,7 +199,7 @@ static int rekey_nodes(struct store *s, struct txn *t, const char *from, const c
 		if (!rc)
 			rc = txn_put_json(t, COLL_NODES, it->valuestring, node);
 		if (!rc)
-			rc = put_node_meta(t, node, to);
+			rc = txn_put_node_meta(t, node);
 		cJSON_AddItemToArray(new_ids, cJSON_CreateString(it->valuestring));
 		if (!first_meta)
 			first_meta = cJSON_Duplicate(node_metadata(node), 1);
@@ -279,14 +247,11 @@ static int rename_doc_locked(struct store *s, struct txn *t, const char *from,
 int store_doc_rename(struct store *s, const char *from, const char *to)
 {
 	struct txn t = { 0 };
-	int rc = wrlock(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	rc = rename_doc_locked(s, &t, from, to);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
-	txn_free(&t);
+	rc = store_write_end(s, &t, rc);
 	if (!rc)
 		__atomic_add_fetch(&s->renames, 1, __ATOMIC_RELAXED);
 	return rc;
@@ -296,7 +261,7 @@ static int setattr_in(struct store *s, const char *coll, const char *path, int64
 		      uint32_t mode)
 {
 	struct txn t = { 0 };
-	int rc = wrlock(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	const struct entry *e = state_get(s->st, coll, path);
@@ -305,10 +270,7 @@ static int setattr_in(struct store *s, const char *coll, const char *path, int64
 	else if (e->mtime_ns != mtime_ns || e->mode != mode)
 		rc = txn_add(&t, FRAME_ATTR, coll, path, NULL, 0,
 			     mtime_ns ? mtime_ns : e->mtime_ns, mode);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
-	txn_free(&t);
+	rc = store_write_end(s, &t, rc);
 	return rc;
 }
 
@@ -325,14 +287,11 @@ int store_dir_setattr(struct store *s, const char *path, int64_t mtime_ns)
 int store_dir_make(struct store *s, const char *path)
 {
 	struct txn t = { 0 };
-	int rc = wrlock(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	rc = txn_add(&t, FRAME_PUT, COLL_DIRS, path, NULL, 0, 0, 0);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
-	txn_free(&t);
+	rc = store_write_end(s, &t, rc);
 	return rc;
 }
 
@@ -377,7 +336,7 @@ int store_dir_remove(struct store *s, const char *path)
 	struct txn t = { 0 };
 	struct prefix_walk w = { 0 };
 	char *prefix = NULL;
-	int rc = wrlock(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	if (asprintf(&prefix, "%s/", path) < 0) {
@@ -392,12 +351,9 @@ int store_dir_remove(struct store *s, const char *path)
 		rc = -ENOTEMPTY;
 	if (!rc && state_get(s->st, COLL_DIRS, path))
 		rc = txn_del(&t, COLL_DIRS, path);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
+	rc = store_write_end(s, &t, rc);
 	free(w.keys);
 	free(prefix);
-	txn_free(&t);
 	return rc;
 }
 
@@ -440,7 +396,7 @@ int store_dir_rename(struct store *s, const char *from, const char *to)
 {
 	struct txn t = { 0 };
 	char *prefix = NULL;
-	int rc = wrlock(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	if (asprintf(&prefix, "%s/", from) < 0) {
@@ -451,10 +407,7 @@ int store_dir_rename(struct store *s, const char *from, const char *to)
 		rc = -EINVAL; /* into itself */
 	if (!rc)
 		rc = rename_dir_locked(s, &t, from, to, prefix);
-	if (!rc)
-		rc = store_commit_locked(s, &t);
-	unlock(s);
+	rc = store_write_end(s, &t, rc);
 	free(prefix);
-	txn_free(&t);
 	return rc;
 }

@@ -71,6 +71,12 @@ int txn_add(struct txn *t, uint8_t type, const char *coll, const char *key, cons
 int txn_put_json(struct txn *t, const char *coll, const char *key, const cJSON *j);
 int txn_del(struct txn *t, const char *coll, const char *key);
 void txn_free(struct txn *t);
+/* docstore/metadata[node id] = {"doc_hash": node hash, "ref_doc_id": SOURCE}. */
+int txn_put_node_meta(struct txn *t, const cJSON *node);
+/* Take the write lock (-EROFS on a read-only store, lock not taken). */
+int store_write_begin(struct store *s);
+/* Commit t when rc is 0, release the lock, free t; returns the result. */
+int store_write_end(struct store *s, struct txn *t, int rc);
 /* Journal + apply; caller holds s->lock for writing. */
 int store_commit_locked(struct store *s, struct txn *t);
 /* Log a refused input (errors.log) and count it. */

@@ -10,24 +10,6 @@
 #include "node.h"
 #include "store_int.h"
 
-static int begin(struct store *s)
-{
-	if (s->opts.read_only)
-		return -EROFS;
-	pthread_rwlock_wrlock(&s->lock);
-	return 0;
-}
-
-/* Commit t, release the lock, free t. */
-static int finish(struct store *s, struct txn *t, int rc)
-{
-	if (!rc)
-		rc = store_commit_locked(s, t);
-	pthread_rwlock_unlock(&s->lock);
-	txn_free(t);
-	return rc;
-}
-
 static int refuse(struct store *s, const char *what, const char *id, int rc,
 		  const char *reason)
 {
@@ -76,20 +58,6 @@ static int ref_doc_link(struct store *s, struct txn *t, const char *doc, const c
 	return rc;
 }
 
-static int node_meta_entry(struct txn *t, const cJSON *node, const char *id)
-{
-	char hash[65];
-	const char *text = node_text(node), *doc = node_ref_doc_id(node);
-	node_hash(text ? text : "", node_metadata(node), hash);
-	cJSON *m = cJSON_CreateObject();
-	cJSON_AddStringToObject(m, "doc_hash", hash);
-	if (doc)
-		cJSON_AddStringToObject(m, "ref_doc_id", doc);
-	int rc = m ? txn_put_json(t, COLL_DOCMETA, id, m) : -ENOMEM;
-	cJSON_Delete(m);
-	return rc;
-}
-
 /* Vector for a node written without one: embed its text (outside the lock). */
 static int embed_node(struct store *s, const cJSON *node, float **v)
 {
@@ -130,7 +98,7 @@ int store_node_write(struct store *s, const char *id, const char *json, size_t l
 	if (!emb && embed_node(s, node, &emb))
 		errlog_add(s->errs, id, 0, "embedding failed; stored without a vector");
 	const char *doc = node_ref_doc_id(node);
-	begin(s);
+	store_write_begin(s);
 	const struct entry *old = state_get(s->st, COLL_NODES, id);
 	cJSON *old_node = old ? json_parse(old->val, old->len) : NULL;
 	const char *old_doc = node_ref_doc_id(old_node);
@@ -141,11 +109,11 @@ int store_node_write(struct store *s, const char *id, const char *json, size_t l
 	if (!rc && emb)
 		rc = txn_add(&t, FRAME_PUT, COLL_VECS, id, emb, emb_len * sizeof(float), 0, 0);
 	if (!rc)
-		rc = node_meta_entry(&t, node, id);
+		rc = txn_put_node_meta(&t, node);
 	if (!rc && doc)
 		rc = ref_doc_link(s, &t, doc, id, 1, node_metadata(node));
 	cJSON_Delete(old_node);
-	rc = finish(s, &t, rc);
+	rc = store_write_end(s, &t, rc);
 	if (!rc)
 		__atomic_add_fetch(&s->nodes_written, 1, __ATOMIC_RELAXED);
 out:
@@ -157,7 +125,7 @@ out:
 int store_node_delete(struct store *s, const char *id)
 {
 	struct txn t = { 0 };
-	int rc = begin(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	const struct entry *e = state_get(s->st, COLL_NODES, id);
@@ -174,7 +142,7 @@ int store_node_delete(struct store *s, const char *id)
 	if (!rc && doc)
 		rc = ref_doc_link(s, &t, doc, id, 0, NULL);
 	cJSON_Delete(node);
-	return finish(s, &t, rc);
+	return store_write_end(s, &t, rc);
 }
 
 int store_vector_write(struct store *s, const char *id, const void *data, size_t len)
@@ -196,22 +164,22 @@ int store_vector_write(struct store *s, const char *id, const void *data, size_t
 			return refuse(s, "vector_store", id, -EINVAL, err);
 		}
 	}
-	begin(s);
+	store_write_begin(s);
 	int rc = txn_add(&t, FRAME_PUT, COLL_VECS, id, data, len, 0, 0);
-	return finish(s, &t, rc);
+	return store_write_end(s, &t, rc);
 }
 
 int store_vector_delete(struct store *s, const char *id)
 {
 	struct txn t = { 0 };
-	int rc = begin(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	if (vecindex_find(state_vectors(s->st), id) < 0)
 		rc = -ENOENT;
 	if (!rc)
 		rc = txn_del(&t, COLL_VECS, id);
-	return finish(s, &t, rc);
+	return store_write_end(s, &t, rc);
 }
 
 /* Validate a JSON object written by a user; logs and returns -EINVAL. */
@@ -232,21 +200,21 @@ static int put_value(struct store *s, const char *coll, const char *key, const c
 		     size_t len)
 {
 	struct txn t = { 0 };
-	int rc = begin(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	rc = txn_add(&t, FRAME_PUT, coll, key, json, len, 0, 0);
-	return finish(s, &t, rc);
+	return store_write_end(s, &t, rc);
 }
 
 static int del_value(struct store *s, const char *coll, const char *key)
 {
 	struct txn t = { 0 };
-	int rc = begin(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	rc = state_get(s->st, coll, key) ? txn_del(&t, coll, key) : -ENOENT;
-	return finish(s, &t, rc);
+	return store_write_end(s, &t, rc);
 }
 
 int store_index_write(struct store *s, const char *id, const char *json, size_t len)
@@ -290,7 +258,7 @@ int store_kv_mkcoll(struct store *s, const char *coll)
 int store_kv_rmcoll(struct store *s, const char *coll)
 {
 	struct txn t = { 0 };
-	int rc = begin(s);
+	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
 	const struct map *c = state_coll(s->st, coll);
@@ -300,5 +268,5 @@ int store_kv_rmcoll(struct store *s, const char *coll)
 		rc = -ENOENT;
 	else
 		rc = txn_del(&t, COLL_KVDIRS, coll);
-	return finish(s, &t, rc);
+	return store_write_end(s, &t, rc);
 }
