@@ -155,7 +155,6 @@ int store_commit_locked(struct store *s, struct txn *t)
 		if (arc)
 			LOG_ERR("apply %s/%s: %s", t->ops[i].coll, t->ops[i].key, strerror(-arc));
 	}
-	s->dirty = 1;
 	return 0;
 }
 
@@ -555,6 +554,7 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	if (rc)
 		goto fail;
 	s->mounted_ns = now_ns();
+	s->opened = 1;
 	*out = s;
 	return 0;
 fail:
@@ -587,7 +587,8 @@ int store_close(struct store *s)
 		pthread_mutex_unlock(&s->stop_lock);
 		pthread_join(s->flusher, NULL);
 	}
-	if (s->jn && !s->opts.read_only)
+	/* A store that failed to open must not touch the backing store. */
+	if (s->opened && !s->opts.read_only)
 		rc = store_sync(s);
 	embedder_free(s->emb);
 	state_free(s->st);

@@ -30,10 +30,10 @@ struct lat_ring {
 };
 
 struct store {
-	pthread_rwlock_t lock; /* guards st, next_seq, dirty */
+	pthread_rwlock_t lock; /* guards st, next_seq */
 	struct state *st;
 	uint64_t next_seq;
-	int dirty;
+	int opened; /* recovery finished: flushing is allowed */
 
 	struct store_opts opts; /* strings owned: store, embed */
 	char *cache_dir;
