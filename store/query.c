@@ -9,6 +9,7 @@
 
 #include "jsonutil.h"
 #include "node.h"
+#include "bm25.h"
 #include "vecindex.h"
 
 static struct map *id_set(const cJSON *arr, const char *name, char *err, size_t errlen,
@@ -83,25 +84,67 @@ static int parse_top_k(const cJSON *k, struct query_req *q, char *err, size_t er
 
 static int parse_mode(const cJSON *m, struct query_req *q, char *err, size_t errlen)
 {
+	static const struct {
+		const char *name;
+		enum query_mode kind;
+	} modes[] = { { "default", QUERY_DEFAULT }, { "mmr", QUERY_MMR },
+		      { "text", QUERY_TEXT }, { "hybrid", QUERY_HYBRID } };
 	if (!m)
 		return 0;
 	if (!cJSON_IsString(m)) {
 		snprintf(err, errlen, "\"mode\" is not a string");
 		return -EINVAL;
 	}
-	if (strcmp(m->valuestring, "default")) {
-		static const char *const later[] = { "mmr", "hybrid", "text" };
-		for (size_t i = 0; i < 3; i++)
-			if (!strcmp(m->valuestring, later[i])) {
-				snprintf(err, errlen, "mode \"%s\" is not supported by this build",
-					 later[i]);
-				return -ENOTSUP;
-			}
-		snprintf(err, errlen, "unknown mode \"%.40s\" (default, mmr, hybrid, text)",
-			 m->valuestring);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (!strcmp(m->valuestring, modes[i].name)) {
+			q->kind = modes[i].kind;
+			snprintf(q->mode, sizeof(q->mode), "%s", modes[i].name);
+			return 0;
+		}
+	snprintf(err, errlen, "unknown mode \"%.40s\" (default, mmr, hybrid, text)",
+		 m->valuestring);
+	return -EINVAL;
+}
+
+/* An optional number member within [lo, hi]. */
+static int parse_num(const cJSON *obj, const char *name, double lo, double hi, double *v,
+		     char *err, size_t errlen)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (!it)
+		return 0;
+	if (!cJSON_IsNumber(it) || !(it->valuedouble >= lo && it->valuedouble <= hi)) {
+		snprintf(err, errlen, "\"%s\" must be a number from %g to %g", name, lo, hi);
 		return -EINVAL;
 	}
+	*v = it->valuedouble;
 	return 0;
+}
+
+static int parse_mode_options(const cJSON *root, struct query_req *q, char *err,
+			      size_t errlen)
+{
+	int rc = parse_num(root, "mmr_threshold", 0, 1, &q->mmr_threshold, err, errlen);
+	if (!rc)
+		rc = parse_num(root, "rrf_k", 0, 1e6, &q->rrf_k, err, errlen);
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(root, "weights");
+	if (!rc && w && !cJSON_IsObject(w)) {
+		snprintf(err, errlen, "\"weights\" must be {\"vector\": w, \"text\": w}");
+		rc = -EINVAL;
+	}
+	if (!rc && w)
+		rc = parse_num(w, "vector", 0, 1e6, &q->w_vector, err, errlen);
+	if (!rc && w)
+		rc = parse_num(w, "text", 0, 1e6, &q->w_text, err, errlen);
+	if (!rc && q->kind == QUERY_TEXT && !q->text) {
+		snprintf(err, errlen, "mode \"text\" needs \"query\" text");
+		rc = -EINVAL;
+	}
+	if (!rc && q->kind == QUERY_HYBRID && !q->text) {
+		snprintf(err, errlen, "mode \"hybrid\" needs \"query\" text");
+		rc = -EINVAL;
+	}
+	return rc;
 }
 
 static int parse_json(const cJSON *root, struct query_req *q, char *err, size_t errlen)
@@ -133,6 +176,8 @@ static int parse_json(const cJSON *root, struct query_req *q, char *err, size_t 
 		snprintf(err, errlen, "the request has neither \"query\" nor \"embedding\"");
 		rc = -EINVAL;
 	}
+	if (!rc)
+		rc = parse_mode_options(root, q, err, errlen);
 	return rc;
 }
 
@@ -155,6 +200,9 @@ int query_parse(const char *req, size_t len, size_t default_k, struct query_req 
 	memset(q, 0, sizeof(*q));
 	q->top_k = default_k;
 	snprintf(q->mode, sizeof(q->mode), "default");
+	q->mmr_threshold = 0.5;
+	q->w_vector = q->w_text = 1;
+	q->rrf_k = 60;
 	size_t i = 0;
 	while (i < len && strchr(" \t\r\n", req[i]))
 		i++;
@@ -231,29 +279,194 @@ static int fill_hit(const struct state *st, const char *id, float score,
 	return h->node_id && h->text && h->metadata && (!ref || h->ref_doc_id) ? 0 : -ENOMEM;
 }
 
+/* A ranking before hits are filled: ids borrowed from the state. */
+struct ranked {
+	const char *id;
+	double score;
+};
+
+static int keep_id(void *ctx, const char *id)
+{
+	return keep_row(ctx, 0, id);
+}
+
+static int has_filter(const struct query_req *q)
+{
+	return q->filter || q->node_ids || q->doc_ids;
+}
+
+static int rank_vector(struct run_ctx *c, const float *qv, size_t k, struct ranked *out,
+		       size_t *n)
+{
+	struct vecindex *vi = state_vectors(c->st);
+	struct vec_hit *hits = malloc(k * sizeof(*hits));
+	if (!hits)
+		return -ENOMEM;
+	int rc = vecindex_search(vi, qv, k, has_filter(c->q) ? keep_row : NULL, c, hits, n);
+	for (size_t i = 0; !rc && i < *n; i++)
+		out[i] = (struct ranked){ vecindex_id(vi, hits[i].row), hits[i].score };
+	free(hits);
+	return rc;
+}
+
+static int rank_text(struct run_ctx *c, size_t k, struct ranked *out, size_t *n)
+{
+	struct bm25_hit *hits = malloc(k * sizeof(*hits));
+	if (!hits)
+		return -ENOMEM;
+	int rc = bm25_search(state_text_index(c->st), c->q->text, k,
+			     has_filter(c->q) ? keep_id : NULL, c, hits, n);
+	for (size_t i = 0; !rc && i < *n; i++)
+		out[i] = (struct ranked){ hits[i].id, hits[i].score };
+	free(hits);
+	return rc;
+}
+
+static double cosine(const float *a, const float *b, size_t dim)
+{
+	double dot = 0, na = 0, nb = 0;
+	for (size_t i = 0; i < dim; i++) {
+		dot += (double)a[i] * b[i];
+		na += (double)a[i] * a[i];
+		nb += (double)b[i] * b[i];
+	}
+	return na > 0 && nb > 0 ? dot / (sqrt(na) * sqrt(nb)) : 0;
+}
+
+/* LlamaIndex's get_top_k_mmr_embeddings, transliterated: note that the
+ * overlap term is with the most recent pick only, as there. */
+static int rank_mmr(struct run_ctx *c, const float *qv, struct ranked *out, size_t *n)
+{
+	struct vecindex *vi = state_vectors(c->st);
+	size_t rows = vecindex_count(vi), dim = vecindex_dim(vi), m = 0;
+	size_t *cand = malloc((rows + 1) * sizeof(*cand));
+	double *sim = malloc((rows + 1) * sizeof(*sim));
+	char *taken = calloc(rows + 1, 1);
+	double t = c->q->mmr_threshold;
+	if (!cand || !sim || !taken) {
+		free(cand);
+		free(sim);
+		free(taken);
+		return -ENOMEM;
+	}
+	for (size_t r = 0; r < rows; r++)
+		if (!has_filter(c->q) || keep_row(c, r, vecindex_id(vi, r))) {
+			cand[m] = r;
+			sim[m++] = cosine(qv, vecindex_row(vi, r), dim);
+		}
+	double score = -INFINITY;
+	size_t high = 0;
+	for (size_t i = 0; i < m; i++)
+		if (sim[i] * t > score) {
+			score = sim[i] * t;
+			high = i;
+		}
+	size_t want = c->q->top_k < m ? c->q->top_k : m;
+	for (*n = 0; *n < want;) {
+		out[(*n)++] = (struct ranked){ vecindex_id(vi, cand[high]), score };
+		taken[high] = 1;
+		const float *recent = vecindex_row(vi, cand[high]);
+		score = -INFINITY;
+		for (size_t i = 0; i < m; i++) {
+			if (taken[i])
+				continue;
+			double v = t * sim[i] -
+				   (1 - t) * cosine(vecindex_row(vi, cand[i]), recent, dim);
+			if (v > score) {
+				score = v;
+				high = i;
+			}
+		}
+	}
+	free(cand);
+	free(sim);
+	free(taken);
+	return 0;
+}
+
+static int cmp_ranked(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return strcmp(x->id, y->id);
+}
+
+/* Reciprocal rank fusion of the vector and BM25 rankings. */
+static int rank_hybrid(struct run_ctx *c, const float *qv, struct ranked *out, size_t *n)
+{
+	size_t pool = c->q->top_k * 4 > 50 ? c->q->top_k * 4 : 50, nv = 0, nt = 0, nf = 0;
+	struct ranked *v = malloc(pool * sizeof(*v)), *t = malloc(pool * sizeof(*t));
+	struct ranked *fused = malloc(2 * pool * sizeof(*fused));
+	struct map *at = map_new(); /* id -> index in fused + 1 */
+	int rc = v && t && fused && at ? 0 : -ENOMEM;
+	if (!rc)
+		rc = rank_vector(c, qv, pool, v, &nv);
+	if (!rc)
+		rc = rank_text(c, pool, t, &nt);
+	for (int list = 0; !rc && list < 2; list++) {
+		const struct ranked *r = list ? t : v;
+		double w = list ? c->q->w_text : c->q->w_vector;
+		for (size_t i = 0; i < (list ? nt : nv); i++) {
+			uintptr_t k = (uintptr_t)map_get(at, r[i].id);
+			if (!k) {
+				fused[nf] = (struct ranked){ r[i].id, 0 };
+				k = ++nf;
+				map_put(at, r[i].id, (void *)k, NULL);
+			}
+			fused[k - 1].score += w / (c->q->rrf_k + (double)(i + 1));
+		}
+	}
+	if (!rc) {
+		qsort(fused, nf, sizeof(*fused), cmp_ranked);
+		*n = nf < c->q->top_k ? nf : c->q->top_k;
+		memcpy(out, fused, *n * sizeof(*out));
+	}
+	free(v);
+	free(t);
+	free(fused);
+	map_free(at, NULL);
+	return rc;
+}
+
+int query_needs_vector(const struct query_req *q)
+{
+	return q->kind != QUERY_TEXT;
+}
+
 int query_run(const struct state *st, const struct query_req *q, const float *qv,
 	      struct query_result *res)
 {
-	struct vecindex *vi = state_vectors(st);
 	struct run_ctx ctx = { st, q };
-	int need_filter = q->filter || q->node_ids || q->doc_ids;
+	size_t n = 0;
+	int rc;
 	memset(res, 0, sizeof(*res));
 	if (!q->top_k)
 		return 0;
-	struct vec_hit *hits = malloc(q->top_k * sizeof(*hits));
+	struct ranked *r = malloc(q->top_k * sizeof(*r));
 	res->hits = calloc(q->top_k, sizeof(*res->hits));
-	if (!hits || !res->hits) {
-		free(hits);
+	if (!r || !res->hits) {
+		free(r);
 		return -ENOMEM;
 	}
-	size_t n = 0;
-	int rc = vecindex_search(vi, qv, q->top_k, need_filter ? keep_row : NULL, &ctx, hits,
-				 &n);
+	switch (q->kind) {
+	case QUERY_MMR:
+		rc = rank_mmr(&ctx, qv, r, &n);
+		break;
+	case QUERY_TEXT:
+		rc = rank_text(&ctx, q->top_k, r, &n);
+		break;
+	case QUERY_HYBRID:
+		rc = rank_hybrid(&ctx, qv, r, &n);
+		break;
+	default:
+		rc = rank_vector(&ctx, qv, q->top_k, r, &n);
+	}
 	for (size_t i = 0; i < n && !rc; i++) {
-		rc = fill_hit(st, vecindex_id(vi, hits[i].row), hits[i].score, &res->hits[i]);
+		rc = fill_hit(st, r[i].id, (float)r[i].score, &res->hits[i]);
 		res->n = i + 1;
 	}
-	free(hits);
+	free(r);
 	return rc;
 }
 

@@ -2,11 +2,19 @@
  * state, render results (JSON, or plain text for people).
  *
  * Request JSON: {"query": "...", "top_k": 5, "filters": {...MetadataFilters},
- * "mode": "default", "embedding": [...], "node_ids": [...], "doc_ids": [...]}.
+ * "mode": "default", "embedding": [...], "node_ids": [...], "doc_ids": [...],
+ * "mmr_threshold": 0.5, "weights": {"vector": 1, "text": 1}, "rrf_k": 60}.
  * Anything that is not a JSON object is taken as the query text. "query" or
  * "embedding" must be given. node_ids/doc_ids restrict the candidates
- * (doc_ids by ref_doc_id). Only mode "default" (exact cosine) is served
- * here; other modes are refused with -ENOTSUP.
+ * (doc_ids by ref_doc_id). Modes:
+ *   default  exact cosine top-k
+ *   mmr      LlamaIndex's get_top_k_mmr_embeddings over all candidates:
+ *            first pick max sim*t, then repeatedly max t*sim - (1-t)*overlap
+ *            with the most recent pick (t = mmr_threshold); scores are those
+ *            MMR values, as LlamaIndex returns them
+ *   text     BM25 over node texts (needs "query")
+ *   hybrid   reciprocal rank fusion of the vector and BM25 rankings (the top
+ *            max(4k, 50) of each): sum of w / (rrf_k + rank), rank from 1
  */
 #ifndef STORE_QUERY_H
 #define STORE_QUERY_H
@@ -20,10 +28,16 @@
 
 #define QUERY_MAX_TOP_K 10000
 
+enum query_mode { QUERY_DEFAULT, QUERY_MMR, QUERY_TEXT, QUERY_HYBRID };
+
 struct query_req {
 	char *text;         /* owned; may be NULL when embedding is given */
 	size_t top_k;
 	char mode[16];
+	enum query_mode kind;
+	double mmr_threshold; /* mmr: 0..1, default 0.5 */
+	double w_vector, w_text; /* hybrid weights, default 1 and 1 */
+	double rrf_k;         /* hybrid: default 60 */
 	struct filter *filter; /* owned, may be NULL */
 	float *embedding;   /* owned, may be NULL */
 	size_t emb_len;
@@ -51,8 +65,11 @@ int query_parse(const char *req, size_t len, size_t default_k, struct query_req 
 		char *err, size_t errlen);
 void query_req_free(struct query_req *q);
 
-/* Search st with the query vector qv (state_dim floats). Caller holds the
- * store's read lock. 0, -EINVAL, -ENOMEM. */
+/* 1 when the mode needs a query vector (all but "text"). */
+int query_needs_vector(const struct query_req *q);
+
+/* Search st with the query vector qv (state_dim floats; NULL for "text").
+ * Caller holds the store's read lock. 0, -EINVAL, -ENOMEM. */
 int query_run(const struct state *st, const struct query_req *q, const float *qv,
 	      struct query_result *res);
 void query_result_free(struct query_result *res);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bm25.h"
 #include "jsonutil.h"
 #include "log.h"
 
@@ -12,6 +13,7 @@ struct state {
 	struct map *colls;     /* name -> struct map * of struct entry * */
 	struct vecindex *vecs;
 	struct map *node_meta; /* node id -> cJSON * (metadata object) */
+	struct bm25 *text;     /* keyword index over node texts */
 	uint32_t dim;
 };
 
@@ -42,7 +44,8 @@ int state_new(uint32_t dim, struct state **out)
 	st->dim = dim;
 	st->colls = map_new();
 	st->node_meta = map_new();
-	if (!st->colls || !st->node_meta || vecindex_new(dim, &st->vecs)) {
+	if (!st->colls || !st->node_meta || vecindex_new(dim, &st->vecs) ||
+	    bm25_new(&st->text)) {
 		state_free(st);
 		return -ENOMEM;
 	}
@@ -57,6 +60,7 @@ void state_free(struct state *st)
 	map_free(st->colls, coll_free);
 	map_free(st->node_meta, meta_free);
 	vecindex_free(st->vecs);
+	bm25_free(st->text);
 	free(st);
 }
 
@@ -83,19 +87,24 @@ static int apply_vector(struct state *st, const struct frame_op *op)
 	return rc;
 }
 
-/* Keep the parsed metadata of nodes for filtering. */
+/* Keep the parsed metadata of nodes for filtering, and their text in the
+ * keyword index. */
 static void track_node(struct state *st, const struct frame_op *op)
 {
 	cJSON *meta = NULL;
+	if (op->type == FRAME_ATTR)
+		return;
+	bm25_remove(st->text, op->key);
 	if (op->type == FRAME_PUT) {
 		cJSON *node = json_parse(op->val, op->val_len);
 		cJSON *m = cJSON_GetObjectItemCaseSensitive(node, "metadata");
+		const cJSON *text = cJSON_GetObjectItemCaseSensitive(node, "text");
 		if (cJSON_IsObject(m))
 			meta = cJSON_DetachItemViaPointer(node, m);
+		if (cJSON_IsString(text) && bm25_set(st->text, op->key, text->valuestring))
+			LOG_ERR("node %s: out of memory for the keyword index", op->key);
 		cJSON_Delete(node);
 	}
-	if (op->type == FRAME_ATTR)
-		return;
 	cJSON *old = map_del(st->node_meta, op->key);
 	cJSON_Delete(old);
 	if (meta && map_put(st->node_meta, op->key, meta, NULL))
@@ -190,6 +199,11 @@ struct vecindex *state_vectors(const struct state *st)
 const cJSON *state_node_meta(const struct state *st, const char *node_id)
 {
 	return map_get(st->node_meta, node_id);
+}
+
+struct bm25 *state_text_index(const struct state *st)
+{
+	return st->text;
 }
 
 uint32_t state_dim(const struct state *st)

@@ -15,8 +15,8 @@
  *   index_store/data        index id -> index struct (user-written ones)
  *   anything else           user kvstore/ collections -> JSON objects
  *
- * Derived: the vecindex over ragfs.vectors and each node's parsed metadata
- * (for filters). Not thread safe: the store's rwlock guards it.
+ * Derived: the vecindex over ragfs.vectors, each node's parsed metadata
+ * (for filters) and a BM25 index over node texts. Not thread safe: the store's rwlock guards it.
  */
 #ifndef STORE_STATE_H
 #define STORE_STATE_H
@@ -68,6 +68,8 @@ struct vecindex *state_vectors(const struct state *st);
 /* Parsed metadata of a node (NULL when the node has none). */
 const cJSON *state_node_meta(const struct state *st, const char *node_id);
 uint32_t state_dim(const struct state *st);
+/* The BM25 index over node texts (docstore/data "text"). */
+struct bm25 *state_text_index(const struct state *st);
 
 /* Encode the whole image as frames numbered from *seq (incremented per
  * frame) into out: a compacted segment. 0 or -ENOMEM. */

@@ -684,7 +684,7 @@ int store_query(struct store *s, const char *path, const char *req, size_t len,
 		return -ENOMEM;
 	int rc = query_parse(req, len, s->opts.top_k, &q, err, sizeof(err));
 	if (!rc) {
-		rc = embed_query(s, &q, qv, err, sizeof(err));
+		rc = query_needs_vector(&q) ? embed_query(s, &q, qv, err, sizeof(err)) : 0;
 		if (!rc) {
 			store_read_begin(s);
 			rc = query_run(s->st, &q, qv, &res);

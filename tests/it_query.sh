@@ -78,6 +78,13 @@ cases = [
 for name, req, want in cases:
     got = docs(req)
     tap(got == want, f"- filter {name}: {got}")
+# Modes beyond default: BM25 text, hybrid fusion, MMR.
+r = q({"query": "Antarctic penguins", "mode": "text", "top_k": 2})
+tap(r["mode"] == "text" and r["results"][0]["ref_doc_id"] == "animals/penguin.md", "- mode text (BM25) finds the penguin doc")
+r = q({"query": "meson ninja compile", "mode": "hybrid", "top_k": 2})
+tap(r["results"][0]["ref_doc_id"] == "tech/build.md", "- mode hybrid finds the build doc")
+r = q({"query": "fox forest", "mode": "mmr", "top_k": 3, "mmr_threshold": 0.7})
+tap(len(r["results"]) == 3 and r["results"][0]["ref_doc_id"] == "animals/fox.txt", "- mode mmr returns diverse results, best first")
 # node_ids and embedding queries
 r = q({"query": "fox", "top_k": 1})
 nid = r["results"][0]["node_id"]

@@ -40,8 +40,9 @@ static void test_parse(void)
 	is_int(parse_rc("{\"top_k\": 3}", &q), -EINVAL, "neither query nor embedding: -EINVAL");
 	is_int(parse_rc("{\"query\": \"x\", \"top_k\": -1}", &q), -EINVAL, "negative top_k");
 	is_int(parse_rc("{\"query\": \"x\", \"top_k\": 1.5}", &q), -EINVAL, "fractional top_k");
-	is_int(parse_rc("{\"query\": \"x\", \"mode\": \"mmr\"}", &q), -ENOTSUP,
-	       "mode mmr: -ENOTSUP in this build");
+	ok(parse_rc("{\"query\": \"x\", \"mode\": \"mmr\"}", &q) == 0 && q.kind == QUERY_MMR &&
+	   q.mmr_threshold == 0.5, "mode mmr with the default threshold");
+	query_req_free(&q);
 	is_int(parse_rc("{\"query\": \"x\", \"mode\": \"fast\"}", &q), -EINVAL, "unknown mode");
 	is_int(parse_rc("{\"query\": \"x\", \"filters\": {\"filters\": [{\"key\": \"a\", "
 			"\"value\": 1, \"operator\": \"~\"}]}}", &q), -EINVAL, "unknown operator");
