@@ -7,6 +7,7 @@
 
 #include "jsonutil.h"
 #include "node.h"
+#include "reader.h"
 
 static int embed_chunks(struct embedder *emb, const struct node_chunk *ch, size_t n,
 			struct ingest_result *r)
@@ -46,11 +47,74 @@ static size_t cursor_advance(struct char_cursor *c, const char *text, size_t byt
 	return c->chars;
 }
 
+/* Reader metadata joins the document's (file_* keys stay the reader's
+ * only when the document does not set them). */
+static void merge_meta(cJSON *doc_meta, const cJSON *extra)
+{
+	const cJSON *it;
+	cJSON_ArrayForEach(it, extra) {
+		if (!cJSON_GetObjectItemCaseSensitive(doc_meta, it->string))
+			cJSON_AddItemToObject(doc_meta, it->string, cJSON_Duplicate(it, 1));
+	}
+}
+
+/* Per-node metadata for chunks inside a section (a heading path). */
+static int section_meta(const struct reader_out *ro, const cJSON *doc_meta,
+			struct node_chunk *ch, size_t start, cJSON **owned)
+{
+	const char *h = reader_section_at(ro, start);
+	*owned = NULL;
+	if (!h)
+		return 0;
+	*owned = cJSON_Duplicate(doc_meta, 1);
+	if (!*owned || !cJSON_AddStringToObject(*owned, "section", h))
+		return -ENOMEM;
+	ch->meta = *owned;
+	return 0;
+}
+
+/* Split each section (the text between headings) on its own, so that no
+ * chunk spans a heading: the Markdown/HTML-aware mode. Without sections
+ * this is one plain split. */
+static int split_sections(const struct splitter_opts *so, const struct reader_out *ro,
+			  struct split_chunk **out, size_t *n)
+{
+	size_t nb = ro->nsections + 1, total = 0;
+	*out = NULL;
+	*n = 0;
+	for (size_t b = 0; b < nb; b++) {
+		size_t start = b ? ro->sections[b - 1].start : 0;
+		size_t end = b < ro->nsections ? ro->sections[b].start : ro->text.len;
+		struct split_chunk *part;
+		size_t np;
+		if (end <= start)
+			continue;
+		int rc = splitter_split(so, ro->text.data + start, end - start, &part, &np);
+		if (rc)
+			return rc;
+		struct split_chunk *all = np ? realloc(*out, (total + np) * sizeof(*all)) : *out;
+		if (!all) {
+			free(part);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < np; i++)
+			all[total + i] = (struct split_chunk){ part[i].start + start,
+							       part[i].end + start };
+		free(part);
+		*out = all;
+		total += np;
+	}
+	*n = total;
+	return 0;
+}
+
 int ingest_build(const struct ingest_doc *doc, const struct splitter_opts *so,
 		 struct embedder *emb, struct ingest_result *r)
 {
 	struct split_chunk *sp = NULL;
 	struct node_chunk *ch = NULL;
+	struct reader_out ro = { BUF_INIT, NULL, NULL, 0 };
+	cJSON **metas = NULL;
 	size_t n = 0;
 	int rc;
 
@@ -62,25 +126,34 @@ int ingest_build(const struct ingest_doc *doc, const struct splitter_opts *so,
 	r->is_text = text_is_probably_text(doc->data, doc->len);
 	if (!r->is_text)
 		return 0;
-	rc = splitter_split(so, doc->data, doc->len, &sp, &n);
+	rc = reader_extract(doc->path, doc->data, doc->len, &ro);
+	if (rc)
+		goto out;
+	merge_meta(r->doc_meta, ro.meta);
+	rc = split_sections(so, &ro, &sp, &n);
 	if (rc || !n)
 		goto out;
 	ch = calloc(n, sizeof(*ch));
+	metas = calloc(n, sizeof(*metas));
 	r->nodes = calloc(n, sizeof(*r->nodes));
-	if (!ch || !r->nodes) {
+	if (!ch || !metas || !r->nodes) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	/* Chunk starts and ends only move forward: count code points
 	 * incrementally instead of from the start of the text each time. */
 	struct char_cursor start = { 0, 0 }, end = { 0, 0 };
-	for (size_t i = 0; i < n; i++) {
+	const char *text = ro.text.data;
+	for (size_t i = 0; i < n && !rc; i++) {
 		uuid4(ch[i].id);
-		ch[i].text = doc->data + sp[i].start;
+		ch[i].text = text + sp[i].start;
 		ch[i].text_len = sp[i].end - sp[i].start;
-		ch[i].start_char = cursor_advance(&start, doc->data, sp[i].start);
-		ch[i].end_char = cursor_advance(&end, doc->data, sp[i].end);
+		ch[i].start_char = cursor_advance(&start, text, sp[i].start);
+		ch[i].end_char = cursor_advance(&end, text, sp[i].end);
+		rc = section_meta(&ro, r->doc_meta, &ch[i], sp[i].start, &metas[i]);
 	}
+	if (rc)
+		goto out;
 	rc = node_build_doc_nodes(ch, n, doc->path, r->doc_hash, r->doc_meta, r->nodes);
 	if (rc)
 		goto out;
@@ -88,8 +161,12 @@ int ingest_build(const struct ingest_doc *doc, const struct splitter_opts *so,
 	if (emb)
 		rc = embed_chunks(emb, ch, n, r);
 out:
+	for (size_t i = 0; metas && i < n; i++)
+		cJSON_Delete(metas[i]);
+	free(metas);
 	free(sp);
 	free(ch);
+	reader_out_free(&ro);
 	if (rc)
 		ingest_result_free(r);
 	return rc;

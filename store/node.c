@@ -96,7 +96,7 @@ static cJSON *build_one(const struct node_chunk *ch, const struct node_chunk *pr
 		goto fail;
 	cJSON_AddStringToObject(n, "id_", ch->id);
 	cJSON_AddNullToObject(n, "embedding");
-	cJSON_AddItemToObject(n, "metadata", cJSON_Duplicate(doc_meta, 1));
+	cJSON_AddItemToObject(n, "metadata", cJSON_Duplicate(ch->meta ? ch->meta : doc_meta, 1));
 	cJSON_AddItemToObject(n, "excluded_embed_metadata_keys", excluded_keys());
 	cJSON_AddItemToObject(n, "excluded_llm_metadata_keys", excluded_keys());
 	cJSON_AddItemToObject(rel, "1", related(doc_id, "4", doc_meta, doc_hash));
@@ -134,7 +134,7 @@ int node_build_doc_nodes(struct node_chunk *chunks, size_t n, const char *doc_id
 		char *text = strndup(chunks[i].text, chunks[i].text_len);
 		if (!text)
 			return -ENOMEM;
-		node_hash(text, doc_meta, chunks[i].hash);
+		node_hash(text, chunks[i].meta ? chunks[i].meta : doc_meta, chunks[i].hash);
 		free(text);
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -30,6 +30,7 @@ struct node_chunk {
 	const char *text; /* borrowed, text_len bytes */
 	size_t text_len;
 	size_t start_char, end_char;
+	const cJSON *meta; /* this node's metadata, or NULL for the document's */
 	char hash[65];    /* filled by node_build_doc_nodes */
 };
 
