@@ -429,9 +429,19 @@ static int replay_journal(struct store *s, char *err, size_t errlen)
 	return rc;
 }
 
-static int make_embedder(struct store *s, char *err, size_t errlen)
+static int make_embedder(struct store *s, const struct store_opts *o, char *err,
+			 size_t errlen)
 {
 	const char *e = s->opts.embed;
+	if (o->embedder) {
+		if (o->embedder->dim != s->man.dim) {
+			snprintf(err, errlen, "the embedder gives dim=%u, the store has dim=%u",
+				 o->embedder->dim, s->man.dim);
+			return -EINVAL;
+		}
+		s->emb = o->embedder;
+		return 0;
+	}
 	if (!strcmp(e, "hash"))
 		return embed_hash_new(s->man.dim, &s->emb);
 	if (!strcmp(e, "none"))
@@ -446,7 +456,7 @@ static int make_embedder(struct store *s, char *err, size_t errlen)
 static int copy_opts(struct store *s, const struct store_opts *o)
 {
 	s->opts = *o;
-	s->opts.embed = strdup(o->embed ? o->embed : "hash");
+	s->opts.embed = strdup(o->embed ? o->embed : o->embedder ? o->embedder->name : "hash");
 	s->opts.store = strdup(o->store);
 	s->opts.cache_dir = NULL;
 	if (!s->opts.chunk_size)
@@ -550,7 +560,9 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	if (!rc)
 		rc = replay_journal(s, err, errlen);
 	if (!rc)
-		rc = make_embedder(s, err, errlen);
+		rc = make_embedder(s, o, err, errlen);
+	if (!rc)
+		rc = store_embed_init(s);
 	if (rc)
 		goto fail;
 	s->mounted_ns = now_ns();
@@ -572,7 +584,7 @@ int store_start(struct store *s)
 	if (rc)
 		return -rc;
 	s->flusher_running = 1;
-	return 0;
+	return store_embed_start(s);
 }
 
 int store_close(struct store *s)
@@ -580,6 +592,7 @@ int store_close(struct store *s)
 	int rc = 0;
 	if (!s)
 		return 0;
+	store_embed_stop(s);
 	if (s->flusher_running) {
 		pthread_mutex_lock(&s->stop_lock);
 		s->stopping = 1;
@@ -590,7 +603,10 @@ int store_close(struct store *s)
 	/* A store that failed to open must not touch the backing store. */
 	if (s->opened && !s->opts.read_only)
 		rc = store_sync(s);
-	embedder_free(s->emb);
+	if (s->eq.pending)
+		store_embed_destroy(s);
+	/* An injected embedder is ours once store_open was called. */
+	embedder_free(s->emb ? s->emb : s->opts.embedder);
 	state_free(s->st);
 	journal_close(s->jn);
 	errlog_close(s->errs);

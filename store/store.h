@@ -10,7 +10,10 @@
  * conditional put, and drops the sealed journal files.
  *
  * Ingest (split + embed) runs before the write lock is taken, so queries
- * are not blocked by embedding.
+ * are not blocked by embedding. With a remote embedder (embedder->remote),
+ * a write commits the document and its nodes without vectors and a
+ * background worker embeds them in batches, retrying with backoff; nodes
+ * with text and no vector are the pending work, also after a restart.
  *
  * Locking: s->lock (rwlock) guards the state; the journal and errlog have
  * their own locks, always taken after s->lock. Readers that walk the state
@@ -32,7 +35,8 @@
 struct store_opts {
 	const char *store;     /* STORE argument */
 	const char *cache_dir; /* NULL: <dir>/.ragfs-local for a local store */
-	const char *embed;     /* "hash" (default) or "none" */
+	const char *embed;     /* "hash" (default) or "none"; or a name for embedder */
+	struct embedder *embedder; /* when set, used (and freed by the store) */
 	uint32_t dim;          /* 0: the store's, or 384 for a new store */
 	size_t chunk_size;     /* tokens; 0 = 1024 */
 	size_t chunk_overlap;  /* tokens; default 200 (clamped below chunk_size) */

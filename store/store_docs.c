@@ -132,8 +132,9 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 	}
 	struct ingest_doc doc = { path, data, len, ctime_ns ? ctime_ns : mtime_ns, mtime_ns };
 	struct splitter_opts so = { s->opts.chunk_size, s->opts.chunk_overlap };
-	rc = ingest_build(&doc, &so, s->emb->ops && strcmp(s->emb->name, "none") ? s->emb : NULL,
-			  &r);
+	/* Local embedders run here; remote ones in the background (store_embed.c). */
+	int sync = !s->emb->remote && strcmp(s->emb->name, "none");
+	rc = ingest_build(&doc, &so, sync ? s->emb : NULL, &r);
 	if (rc)
 		return rc;
 	if (r.embed_err) {
@@ -149,6 +150,8 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 	if (!rc)
 		rc = add_doc_index(s, &t, path, &r);
 	rc = store_write_end(s, &t, rc);
+	for (size_t i = 0; !rc && !r.vectors && i < r.n; i++)
+		store_embed_enqueue(s, node_id(r.nodes[i]));
 	if (!rc) {
 		__atomic_add_fetch(&s->ingests, 1, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->ingest_bytes, len, __ATOMIC_RELAXED);

@@ -58,6 +58,17 @@ struct store {
 	uint64_t replayed_ops;
 	int64_t last_flush_ns, mounted_ns;
 	struct lat_ring lat_query, lat_ingest, lat_flush;
+
+	/* Background embedding (remote embedders only): store_embed.c. */
+	struct {
+		pthread_mutex_t lock; /* guards pending, last_err, failures */
+		pthread_cond_t cond;
+		struct map *pending;  /* node id -> struct pending * */
+		pthread_t thread;
+		int running, stopping;
+		int last_err;
+		uint64_t failures, embedded;
+	} eq;
 };
 
 /* A transaction being built: ops own copies of their strings and values. */
@@ -82,5 +93,14 @@ int store_commit_locked(struct store *s, struct txn *t);
 /* Log a refused input (errors.log) and count it. */
 void store_refuse(struct store *s, const char *path, int err, const char *reason);
 void store_note_ingest(struct store *s, const struct timespec *t0);
+
+/* store_embed.c: nodes waiting for a remote embedder. */
+int store_embed_init(struct store *s);
+int store_embed_start(struct store *s);
+void store_embed_stop(struct store *s);
+void store_embed_destroy(struct store *s);
+/* Queue a node for embedding (a no-op for local embedders). */
+int store_embed_enqueue(struct store *s, const char *node_id);
+void store_embed_status(struct store *s, size_t *pending, size_t *failed, int *last_err);
 
 #endif

@@ -63,8 +63,8 @@ static int embed_node(struct store *s, const cJSON *node, float **v)
 {
 	const char *text = node_text(node);
 	*v = NULL;
-	if (!text || !strcmp(s->emb->name, "none"))
-		return 0;
+	if (!text || !strcmp(s->emb->name, "none") || s->emb->remote)
+		return 0; /* remote embedders run in the background */
 	*v = malloc(s->man.dim * sizeof(float));
 	if (!*v)
 		return -ENOMEM;
@@ -114,6 +114,8 @@ int store_node_write(struct store *s, const char *id, const char *json, size_t l
 		rc = ref_doc_link(s, &t, doc, id, 1, node_metadata(node));
 	cJSON_Delete(old_node);
 	rc = store_write_end(s, &t, rc);
+	if (!rc && !emb && node_text(node))
+		store_embed_enqueue(s, id);
 	if (!rc)
 		__atomic_add_fetch(&s->nodes_written, 1, __ATOMIC_RELAXED);
 out:

@@ -59,8 +59,17 @@ int store_render_status(struct store *s, struct buf *out)
 	store_read_end(s);
 	cJSON_AddNumberToObject(o, "dim", s->man.dim);
 	cJSON_AddStringToObject(o, "embedder", s->emb->name);
-	cJSON_AddNumberToObject(o, "pending", 0);
-	cJSON_AddNumberToObject(o, "failed", (double)s->embed_errors);
+	size_t pending, failed;
+	int last_err;
+	store_embed_status(s, &pending, &failed, &last_err);
+	cJSON_AddNumberToObject(o, "pending", (double)pending);
+	cJSON_AddNumberToObject(o, "failed", (double)failed);
+	cJSON_AddNumberToObject(o, "embedded_in_background",
+				(double)__atomic_load_n(&s->eq.embedded, __ATOMIC_RELAXED));
+	if (last_err)
+		cJSON_AddStringToObject(o, "last_embed_error", strerrorname_np(-last_err) ?: "E?");
+	else
+		cJSON_AddNullToObject(o, "last_embed_error");
 	cJSON_AddStringToObject(o, "store", s->opts.store);
 	cJSON_AddStringToObject(o, "backend", s->be->ops->name);
 	cJSON_AddBoolToObject(o, "read_only", s->opts.read_only);
