@@ -28,6 +28,8 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 	int acc = flags & O_ACCMODE;
 	int rc = 0;
 	*out = NULL;
+	if (acc != O_RDONLY && p->kind == NS_PERSIST)
+		return ns_may_create(fc, p); /* refused with its reason logged */
 	if (acc != O_RDONLY && !writable_kind(p))
 		return -EACCES;
 	if (acc != O_RDONLY && store_read_only(fc->store) && p->kind != NS_QUERY)

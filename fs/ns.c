@@ -8,6 +8,7 @@
 
 #include "../store/jsonutil.h"
 #include "../store/node.h"
+#include "../store/persist.h"
 #include "../store/vecindex.h"
 
 static const struct {
@@ -16,7 +17,8 @@ static const struct {
 } tops[] = {
 	{ "docs", TOP_DOCS },     { "docstore", TOP_DOCSTORE }, { "index_store", TOP_INDEX },
 	{ "vector_store", TOP_VECTOR }, { "kvstore", TOP_KV },  { "query", TOP_QUERY },
-	{ "search", TOP_SEARCH }, { ".ragfs", TOP_RAGFS },
+	{ "search", TOP_SEARCH }, { ".ragfs", TOP_RAGFS }, { "persist", TOP_PERSIST },
+	{ "persist-ts", TOP_PERSIST_TS },
 };
 #define NTOPS (sizeof(tops) / sizeof(tops[0]))
 
@@ -101,6 +103,11 @@ static void parse_below(struct ns_path *p)
 		snprintf(p->id, sizeof(p->id), "%s", p->rel);
 		if (p->top == TOP_SEARCH && p->as_text)
 			p->id[strlen(p->id) - 4] = '\0';
+		break;
+	case TOP_PERSIST:
+	case TOP_PERSIST_TS:
+		p->pfile = persist_file_lookup(p->top == TOP_PERSIST_TS, p->rel);
+		p->kind = p->pfile >= 0 ? NS_PERSIST : NS_BAD;
 		break;
 	case TOP_RAGFS:
 		p->kind = NS_BAD;
@@ -339,6 +346,36 @@ static int stat_query(struct fsctx *fc, const struct ns_path *p, struct stat *st
 	return q ? 0 : -ENOENT;
 }
 
+_Static_assert(PERSIST_NFILES <= sizeof(((struct fsctx *)0)->psize) /
+			       sizeof(((struct fsctx *)0)->psize[0]),
+	       "fsctx.psize holds every persist file");
+
+/* A persist file's size is a full render: remember it per state version. */
+static int stat_persist(struct fsctx *fc, const struct ns_path *p, struct stat *st)
+{
+	uint64_t size = 0;
+	int rc = 0;
+	const struct state *s = store_read_begin(fc->store);
+	uint64_t version = state_version(s);
+	pthread_mutex_lock(&fc->lock);
+	int hit = fc->psize[p->pfile].valid && fc->psize[p->pfile].version == version;
+	size = fc->psize[p->pfile].size;
+	pthread_mutex_unlock(&fc->lock);
+	if (!hit)
+		rc = persist_size(s, store_index_id(fc->store), store_dim(fc->store), p->pfile,
+				  &size);
+	store_read_end(fc->store);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fc->lock);
+	fc->psize[p->pfile].version = version;
+	fc->psize[p->pfile].size = size;
+	fc->psize[p->pfile].valid = 1;
+	pthread_mutex_unlock(&fc->lock);
+	fill_file(fc, st, 0644, (size_t)size, 0);
+	return 0;
+}
+
 int ns_getattr(struct fsctx *fc, const struct ns_path *p, struct stat *st)
 {
 	char full[4200];
@@ -359,6 +396,8 @@ int ns_getattr(struct fsctx *fc, const struct ns_path *p, struct stat *st)
 	case NS_VEC_IDS:
 		fill_file(fc, st, 0444, 0, 0);
 		return stat_rendered(fc, p, st);
+	case NS_PERSIST:
+		return stat_persist(fc, p, st);
 	default:
 		break;
 	}
@@ -501,6 +540,12 @@ static int list_folder(struct fsctx *fc, const struct ns_path *p, struct lister 
 	}
 	if (p->top == TOP_SEARCH)
 		return 0;
+	if (p->top == TOP_PERSIST || p->top == TOP_PERSIST_TS) {
+		for (int f = 0; f < PERSIST_NFILES; f++)
+			if (persist_file_is_ts(f) == (p->top == TOP_PERSIST_TS))
+				add_name(l, persist_file_name(f), 0);
+		return 0;
+	}
 	const struct state *s = store_read_begin(fc->store);
 	int rc = 0;
 	switch (p->top) {
@@ -634,6 +679,9 @@ static int read_state(struct fsctx *fc, const struct state *s, const struct ns_p
 	case NS_VEC_MATRIX:
 	case NS_VEC_IDS:
 		return read_matrix(s, p->kind == NS_VEC_IDS, out);
+	case NS_PERSIST:
+		return persist_render_buf(s, store_index_id(fc->store), store_dim(fc->store),
+					  p->pfile, out);
 	case NS_KV:
 		return p->id[0] ? read_kv(fc, s, p, out) : -EISDIR;
 	default:
@@ -830,7 +878,11 @@ int ns_may_create(struct fsctx *fc, const struct ns_path *p)
 			return refuse(fc, p, -EPERM, "this collection is written through "
 						     "docstore/ and index_store/");
 		return parent_exists(fc, p) ? 0 : -ENOENT;
+	case NS_PERSIST:
+		return refuse(fc, p, -ENOTSUP, "importing a persist dir is not in this build");
 	case NS_BAD:
+		if (p->top == TOP_PERSIST || p->top == TOP_PERSIST_TS)
+			return refuse(fc, p, -EINVAL, "a persist dir holds LlamaIndex's files only");
 		if (p->top == TOP_DOCSTORE || p->top == TOP_INDEX)
 			return refuse(fc, p, -EINVAL, "this folder holds <id>.json files only");
 		if (p->top == TOP_VECTOR)

@@ -10,6 +10,7 @@
  *   /query/<name>                   query files (kept in memory per mount)
  *   /search/<query text>            one-line queries (never listed)
  *   /.ragfs/{status,stats,config}.json, errors.log
+ *   /persist/, /persist-ts/          LlamaIndex persist dirs (rendered)
  */
 #ifndef FS_NS_H
 #define FS_NS_H
@@ -26,7 +27,7 @@
 
 enum ns_top {
 	TOP_NONE, TOP_DOCS, TOP_DOCSTORE, TOP_INDEX, TOP_VECTOR, TOP_KV, TOP_QUERY,
-	TOP_SEARCH, TOP_RAGFS,
+	TOP_SEARCH, TOP_RAGFS, TOP_PERSIST, TOP_PERSIST_TS,
 };
 
 enum ns_kind {
@@ -43,6 +44,7 @@ enum ns_kind {
 	NS_QUERY,      /* query/<name> */
 	NS_SEARCH,     /* search/<text> */
 	NS_RAGFS,      /* .ragfs/<file> */
+	NS_PERSIST,    /* persist/<file>, persist-ts/<file>: rendered views */
 	NS_BAD,        /* a name that cannot exist here (e.g. docstore/x.txt) */
 };
 
@@ -53,6 +55,7 @@ struct ns_path {
 	char id[4096];  /* id/key: rel without the suffix (.json/.f32) */
 	char coll[4096];/* NS_KV: the collection part of a key path */
 	int as_text;    /* query/search rendering: name ends in ".txt" */
+	int pfile;      /* NS_PERSIST: enum persist_file */
 };
 
 /* Per-mount context shared by the FUSE handlers. */
@@ -65,6 +68,13 @@ struct fsctx {
 	struct map *queries;   /* query/ name -> struct query_file * */
 	struct map *pending;   /* path -> the handle of a created, uncommitted file */
 	size_t max_file_size;
+	/* persist/ file sizes cost a render: kept per state version
+	 * (indexed by enum persist_file). */
+	struct {
+		uint64_t version;
+		uint64_t size;
+		int valid;
+	} psize[16];
 };
 
 struct query_file {

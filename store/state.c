@@ -14,6 +14,7 @@ struct state {
 	struct vecindex *vecs;
 	struct map *node_meta; /* node id -> cJSON * (metadata object) */
 	struct bm25 *text;     /* keyword index over node texts */
+	uint64_t version;      /* bumped by every applied op */
 	uint32_t dim;
 };
 
@@ -148,6 +149,7 @@ static int apply_put(struct map *c, const struct frame_op *op)
 
 int state_apply(struct state *st, const struct frame_op *op)
 {
+	st->version++;
 	if (!strcmp(op->coll, COLL_VECS))
 		return apply_vector(st, op);
 	if (!strcmp(op->coll, COLL_NODES))
@@ -199,6 +201,11 @@ struct vecindex *state_vectors(const struct state *st)
 const cJSON *state_node_meta(const struct state *st, const char *node_id)
 {
 	return map_get(st->node_meta, node_id);
+}
+
+uint64_t state_version(const struct state *st)
+{
+	return st->version;
 }
 
 struct bm25 *state_text_index(const struct state *st)

@@ -68,6 +68,8 @@ struct vecindex *state_vectors(const struct state *st);
 /* Parsed metadata of a node (NULL when the node has none). */
 const cJSON *state_node_meta(const struct state *st, const char *node_id);
 uint32_t state_dim(const struct state *st);
+/* A counter bumped by every applied op: equal versions, equal image. */
+uint64_t state_version(const struct state *st);
 /* The BM25 index over node texts (docstore/data "text"). */
 struct bm25 *state_text_index(const struct state *st);
 

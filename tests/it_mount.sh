@@ -4,7 +4,7 @@
 setup
 
 rmount; ok $? "mounts an empty local store"
-is "$(ls "$MNT" | tr '\n' ' ')" "docs docstore index_store kvstore query search vector_store " "top folders listed"
+is "$(ls "$MNT" | tr '\n' ' ')" "docs docstore index_store kvstore persist persist-ts query search vector_store " "top folders listed"
 check ".ragfs is there" test -f "$MNT/.ragfs/status.json"
 check "status.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/status.json'))"
 check "config.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/config.json'))"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# persist/ and persist-ts/ on a real mount: the files LlamaIndex loads,
+# rendered live, in Python's exact dialect, with true sizes.
+. "$(dirname "$0")/lib.sh"
+setup
+HERE=$(cd "$(dirname "$0")" && pwd)
+rmount -o chunk_size=64,chunk_overlap=8
+M=$MNT
+mkdir -p "$M/docs/notes"
+printf 'Caf\xc3\xa9 au lait \xf0\x9f\x98\x80 and "quotes".\nTabs\tand newlines.\n' > "$M/docs/notes/unicode.txt"
+cp /usr/share/common-licenses/MIT "$M/docs/mit.txt" 2>/dev/null || echo "MIT license text" > "$M/docs/mit.txt"
+printf '{"id_": "hand", "text": "a node written by hand", "metadata": {"n": 1.5, "flag": true}, "embedding": [%s]}' \
+	"$(python3 -c "print(','.join(['0.125']*384))")" > "$M/docstore/hand.json"
+
+is "$(ls "$M/persist" | tr '\n' ' ')" "default__vector_store.json docstore.json graph_store.json image__vector_store.json index_store.json " "persist/ holds LlamaIndex's five files"
+is "$(ls "$M/persist-ts" | tr '\n' ' ')" "doc_store.json index_store.json vector_store.json " "persist-ts/ holds LlamaIndex.TS's three files"
+is "$(ls "$M/persist" | grep -c 'vector_store.json$')" 2 "no stray names ending in vector_store.json"
+check "LlamaIndex's loaders resolve every id (and the bytes are Python's json.dumps)" \
+	python3 "$HERE/persist_py_check.py" "$M/persist"
+check "a copy of persist/ loads the same" bash -c "cp -r '$M/persist' '$WORK/copy' && python3 '$HERE/persist_py_check.py' '$WORK/copy'"
+check "stat sizes are true for every file" python3 -c "
+import os, sys
+for d in ('$M/persist', '$M/persist-ts'):
+    for f in os.listdir(d):
+        p = os.path.join(d, f)
+        n = len(open(p, 'rb').read())
+        assert os.stat(p).st_size == n, (p, os.stat(p).st_size, n)"
+check "persist-ts files are JSON in the TS shape" python3 -c "
+import json
+d = json.load(open('$M/persist-ts/doc_store.json'))
+assert set(d) >= {'docstore/data', 'docstore/metadata'}, list(d)
+v = json.load(open('$M/persist-ts/vector_store.json'))
+assert 'embeddingDict' in v and 'hand' in v['embeddingDict']
+i = json.load(open('$M/persist-ts/index_store.json'))
+s = list(i['docstore/data'].values())[0]
+assert s['type'] == 'simple_dict' and 'hand' in s['nodesDict']"
+check "the Python vector store holds every vector" python3 -c "
+import json
+v = json.load(open('$M/persist/default__vector_store.json'))
+ids = [l.strip() for l in open('$M/vector_store/ids.txt') if l.strip()]
+assert sorted(v['embedding_dict']) == sorted(ids)
+assert v['embedding_dict']['hand'][0] == 0.125 and v['metadata_dict']['hand']['n'] == 1.5
+assert v['text_id_to_ref_doc_id']['hand'] == 'None'"
+check "non-ASCII is escaped as Python does" grep -q 'Caf\\u00e9 au lait \\ud83d\\ude00' "$M/persist/docstore.json"
+before=$(stat -c %s "$M/persist/docstore.json")
+echo "one more document for the export" > "$M/docs/more.txt"
+check "the export follows new documents" test "$(stat -c %s "$M/persist/docstore.json")" -gt "$before"
+is "$(pyerr write "$M/persist/docstore.json" '{}')" "ENOTSUP" "import is refused clearly in this build"
+is "$(pyerr write "$M/persist/other.json" '{}')" "EINVAL" "other names in persist/ are refused"
+rumount; ok $? "unmount exits 0"
+done_testing
