@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#include <curl/curl.h>
+
+#include "../backends/embed_http.h"
 
 #include "../store/log.h"
 #include "../store/store.h"
@@ -76,7 +79,9 @@ static void usage(FILE *f)
 		"  -s                  single-threaded\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
-		"  -o embed=NAME       hash (default) or none\n"
+		"  -o embed=NAME       hash (default), http or none\n"
+		"  -o embed_url=URL    embed=http: an OpenAI-compatible endpoint\n"
+		"  -o embed_model=M    embed=http: the model (default text-embedding-3-small)\n"
 		"  -o dim=N            embedding dimension of a new store (default 384)\n"
 		"  -o chunk_size=N     splitter chunk size in tokens (default 1024)\n"
 		"  -o chunk_overlap=N  splitter overlap in tokens (default 200)\n"
@@ -86,8 +91,8 @@ static void usage(FILE *f)
 		"  -o max_file_mb=N    largest file accepted, MiB (default 512)\n"
 		"  -o ro               read-only mount\n"
 		"  -o allow_other      let other users access the mount\n"
-		"  -o endpoint=URL, region=R, account=ID, profile=P, embed_url=URL,\n"
-		"     embed_model=M    accepted for S3/R2 and http embedders\n");
+		"  -o endpoint=URL, region=R, account=ID, profile=P\n"
+		"                      accepted for S3/R2 stores\n");
 }
 
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -176,6 +181,28 @@ static int serve(struct fuse *f, struct cli *c)
 	return rc;
 }
 
+/* embed=http: an OpenAI-compatible endpoint. The store retries failed
+ * batches itself, in the background, so the client retries only a little. */
+static int make_http_embedder(const struct cli *c, struct embedder **out)
+{
+	struct embed_http_config cfg;
+	char err[300];
+	if (!c->embed_url) {
+		fprintf(stderr, "ragfs: embed=http needs -o embed_url=URL\n");
+		return -1;
+	}
+	embed_http_config_init(&cfg);
+	cfg.url = c->embed_url;
+	cfg.model = c->embed_model ? c->embed_model : "text-embedding-3-small";
+	cfg.dim = c->dim;
+	cfg.max_retries = 2;
+	if (embed_http_new(&cfg, out, err, sizeof(err))) {
+		fprintf(stderr, "ragfs: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int run(struct cli *c, struct fuse_args *args)
 {
 	char err[512] = "";
@@ -192,6 +219,11 @@ static int run(struct cli *c, struct fuse_args *args)
 		.chunk_size = c->chunk_size, .chunk_overlap = c->overlap_set ? c->chunk_overlap : 200,
 		.top_k = c->top_k, .flush_interval = c->flush_interval, .read_only = c->ro,
 	};
+	if (c->embed && !strcmp(c->embed, "http")) {
+		if (make_http_embedder(c, &so.embedder))
+			return 1;
+		so.dim = so.embedder->dim; /* learned from the server when not given */
+	}
 	if (store_open(&so, &s, err, sizeof(err))) {
 		fprintf(stderr, "ragfs: %s\n", err);
 		return 1;
@@ -281,7 +313,13 @@ int main(int argc, char *argv[])
 		goto out;
 	/* FUSE runs many threads already; one BLAS thread per query. */
 	openblas_set_num_threads(1);
+	/* libcurl's global state must exist before any thread starts. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		fprintf(stderr, "ragfs: cannot initialise libcurl\n");
+		goto out;
+	}
 	rc = run(&c, &args);
+	curl_global_cleanup();
 out:
 	fuse_opt_free_args(&args);
 	free_cli(&c);

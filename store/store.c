@@ -446,10 +446,7 @@ static int make_embedder(struct store *s, const struct store_opts *o, char *err,
 		return embed_hash_new(s->man.dim, &s->emb);
 	if (!strcmp(e, "none"))
 		return embed_none_new(s->man.dim, &s->emb);
-	if (!strcmp(e, "http"))
-		snprintf(err, errlen, "embed=http is not available in this build yet");
-	else
-		snprintf(err, errlen, "unknown embedder \"%s\" (hash, http, none)", e);
+	snprintf(err, errlen, "unknown embedder \"%s\" (hash, http, none)", e);
 	return -EINVAL;
 }
 
