@@ -61,7 +61,8 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 		handle_free(fc, h);
 		return rc;
 	}
-	if (created)
+	h->size_now = h->data.len;
+	if (h->writable)
 		ns_pending_add(fc, p, h);
 	*out = h;
 	return 0;
@@ -136,6 +137,7 @@ int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t siz
 	int rc = end > h->data.len ? resize_locked(h, end) : 0;
 	if (!rc) {
 		memcpy(h->data.data + off, src, size);
+		__atomic_store_n(&h->size_now, h->data.len, __ATOMIC_RELAXED);
 		h->dirty = h->written = 1;
 		h->result_valid = 0;
 	}
@@ -154,6 +156,7 @@ int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
 		return -EFBIG;
 	pthread_mutex_lock(&h->lock);
 	int rc = resize_locked(h, (size_t)size);
+	__atomic_store_n(&h->size_now, h->data.len, __ATOMIC_RELAXED);
 	h->dirty = h->written = 1;
 	h->result_valid = 0;
 	pthread_mutex_unlock(&h->lock);
@@ -162,8 +165,9 @@ int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
 
 static int commit_locked(struct fsctx *fc, struct handle *h)
 {
-	int rc = ns_write(fc, &h->path, h->data.data ? h->data.data : "", h->data.len, h->mode,
-			  h->mtime_ns);
+	int rc = ns_write(fc, &h->path, h->data.data ? h->data.data : "", h->data.len,
+			  __atomic_load_n(&h->mode, __ATOMIC_RELAXED),
+			  __atomic_load_n(&h->mtime_ns, __ATOMIC_RELAXED));
 	/* A refused write stays refused: the next close must not retry it. */
 	h->dirty = 0;
 	return rc;
@@ -177,14 +181,14 @@ void handle_release(struct fsctx *fc, struct handle *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Atomic, without the handle lock: callers hold fc->lock, which is never
+ * taken before a handle lock. */
 void handle_set_attr(struct handle *h, uint32_t mode, int64_t mtime_ns)
 {
-	pthread_mutex_lock(&h->lock);
 	if (mode)
-		h->mode = mode;
+		__atomic_store_n(&h->mode, mode, __ATOMIC_RELAXED);
 	if (mtime_ns)
-		h->mtime_ns = mtime_ns;
-	pthread_mutex_unlock(&h->lock);
+		__atomic_store_n(&h->mtime_ns, mtime_ns, __ATOMIC_RELAXED);
 }
 
 int handle_flush(struct fsctx *fc, struct handle *h)
@@ -209,7 +213,7 @@ void handle_free(struct fsctx *fc, struct handle *h)
 {
 	if (!h)
 		return;
-	if (h->created)
+	if (h->writable)
 		ns_pending_del(fc, &h->path, h);
 	buf_release(&h->data);
 	buf_release(&h->result);

@@ -6,6 +6,8 @@
  * ns_write, whose errno close() returns. Query files keep two buffers: the
  * request written and the result rendered on the first read after it.
  * Thread safe per handle (FUSE may run reads and writes of one handle at once).
+ * Every writable handle is listed in the ns pending map under its path, so
+ * that stat(2) of a file being written shows the size a read would see.
  */
 #ifndef FS_HANDLE_H
 #define FS_HANDLE_H
@@ -24,7 +26,8 @@ struct handle {
 	int loaded;        /* data holds the current content */
 	int writable;
 	int dirty;         /* data changed since the last commit */
-	int created;       /* made by create(): listed in ns pending */
+	int created;       /* made by create(): not in the store until committed */
+	size_t size_now;   /* data.len, readable without the lock (atomic) */
 	int written;       /* a write or truncate happened */
 	uint32_t mode;     /* chmod before the first commit (0 = default) */
 	int64_t mtime_ns;  /* utimens before the first commit (0 = now) */
@@ -44,7 +47,7 @@ int handle_truncate(struct fsctx *fc, struct handle *h, off_t size);
 int handle_flush(struct fsctx *fc, struct handle *h);
 /* Commit what flush deferred (errors are logged: release has no caller). */
 void handle_release(struct fsctx *fc, struct handle *h);
-/* Record attributes for a file not yet committed. */
+/* Record attributes for a file not yet committed (atomic: no lock taken). */
 void handle_set_attr(struct handle *h, uint32_t mode, int64_t mtime_ns);
 /* Current size (for fstat of an open file). */
 size_t handle_size(struct handle *h);

@@ -47,9 +47,26 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct ns_path p;
 	ns_parse(path, &p);
 	int rc = ns_getattr(fc, &p, st);
-	if (!fi || !fh(fi))
+	/* A file open for writing has its buffer's size: writes not yet closed
+	 * count (the kernel rarely passes fi, so look the path up too). The
+	 * size is read without the handle's lock: fc->lock is never taken
+	 * before a handle lock (flush takes them the other way round). */
+	size_t size = 0;
+	int open_for_write = 0;
+	if (fi && fh(fi)) {
+		size = handle_size(fh(fi));
+		open_for_write = 1;
+	} else if (p.kind != NS_QUERY) {
+		pthread_mutex_lock(&fc->lock);
+		struct handle *h = ns_pending_get_locked(fc, &p);
+		if (h) {
+			size = __atomic_load_n(&h->size_now, __ATOMIC_RELAXED);
+			open_for_write = 1;
+		}
+		pthread_mutex_unlock(&fc->lock);
+	}
+	if (!open_for_write)
 		return rc;
-	/* An open file's size is its buffer's: writes not yet closed count. */
 	if (rc) {
 		memset(st, 0, sizeof(*st));
 		st->st_mode = S_IFREG | 0644;
@@ -58,7 +75,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		st->st_gid = fc->gid;
 		st->st_mtim = st->st_ctim = st->st_atim = fc->started;
 	}
-	st->st_size = (off_t)handle_size(fh(fi));
+	st->st_size = (off_t)size;
 	return 0;
 }
 

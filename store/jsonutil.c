@@ -168,7 +168,7 @@ int py_repr(const cJSON *j, struct buf *out)
 	return rc ? rc : buf_addc(out, obj ? '}' : ']');
 }
 
-static int json_str_out(const char *str, struct buf *out)
+int json_str_out(const char *str, struct buf *out)
 {
 	int rc = buf_addc(out, '"');
 	for (const unsigned char *p = (const unsigned char *)str; *p && !rc; p++) {

@@ -28,6 +28,8 @@ int json_print(const cJSON *j, struct buf *out);
 /* Append j on one line with ", " and ": " separators (the spacing Python's
  * json.dumps uses); non-ASCII is written as UTF-8, NaN/Inf as null. */
 int json_print_spaced(const cJSON *j, struct buf *out);
+/* Append str as a JSON string literal (quotes, escapes; UTF-8 kept). */
+int json_str_out(const char *str, struct buf *out);
 /* The string member name of obj, or NULL. */
 const char *json_str(const cJSON *obj, const char *name);
 

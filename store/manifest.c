@@ -1,9 +1,11 @@
 /* store/manifest.c - see manifest.h */
 #include "manifest.h"
+#include "jsonutil.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,11 @@
 static int get_u64(const cJSON *o, const char *name, uint64_t *v)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-	if (!cJSON_IsNumber(it) || it->valuedouble < 0)
+	/* Out-of-range doubles do not convert to uint64_t (undefined
+	 * behaviour): refuse them, and fractions, before the cast. */
+	if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0) ||
+	    it->valuedouble >= 18446744073709551616.0 ||
+	    it->valuedouble != floor(it->valuedouble))
 		return -EBADMSG;
 	*v = (uint64_t)it->valuedouble;
 	return 0;
@@ -83,20 +89,38 @@ out:
 	return rc;
 }
 
+/* "name": "value" with the value escaped (ids come from parsed files). */
+static int add_str_field(struct buf *out, const char *name, const char *val)
+{
+	int rc = buf_addf(out, ", \"%s\": ", name);
+	return rc ? rc : json_str_out(val, out);
+}
+
 int manifest_render(const struct manifest *m, struct buf *out)
 {
 	int rc = buf_addf(out,
 			  "{\"format\": \"ragfs-store\", \"version\": %d, \"generation\": %" PRIu64
-			  ", \"last_seq\": %" PRIu64 ", \"store_id\": \"%s\", \"index_id\": \"%s\""
-			  ", \"dim\": %u, \"embed\": \"%s\", \"segments\": [",
-			  MANIFEST_VERSION, m->generation, m->last_seq, m->store_id, m->index_id,
-			  m->dim, m->embed);
+			  ", \"last_seq\": %" PRIu64, MANIFEST_VERSION, m->generation, m->last_seq);
+	if (!rc)
+		rc = add_str_field(out, "store_id", m->store_id);
+	if (!rc)
+		rc = add_str_field(out, "index_id", m->index_id);
+	if (!rc)
+		rc = buf_addf(out, ", \"dim\": %u", m->dim);
+	if (!rc)
+		rc = add_str_field(out, "embed", m->embed);
+	if (!rc)
+		rc = buf_adds(out, ", \"segments\": [");
 	for (size_t i = 0; i < m->nsegs && !rc; i++) {
-		const struct manifest_seg *s = &m->segs[i];
-		rc = buf_addf(out,
-			      "%s\n  {\"key\": \"%s\", \"size\": %" PRIu64 ", \"first_seq\": %" PRIu64
-			      ", \"last_seq\": %" PRIu64 "}",
-			      i ? "," : "", s->key, s->size, s->first_seq, s->last_seq);
+		const struct manifest_seg *sg = &m->segs[i];
+		rc = buf_adds(out, i ? ",\n  {\"key\": " : "\n  {\"key\": ");
+		if (!rc)
+			rc = json_str_out(sg->key, out);
+		if (!rc)
+			rc = buf_addf(out,
+				      ", \"size\": %" PRIu64 ", \"first_seq\": %" PRIu64
+				      ", \"last_seq\": %" PRIu64 "}",
+				      sg->size, sg->first_seq, sg->last_seq);
 	}
 	return rc ? rc : buf_adds(out, "]}\n");
 }
