@@ -71,8 +71,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: ragfs [options] STORE MOUNTPOINT\n"
 		"\n"
-		"STORE: /path/dir or file:///path/dir (s3://bucket[/prefix] and\n"
-		"r2://bucket[/prefix] are parsed but not available in this build)\n"
+		"STORE: /path/dir, file:///path/dir, s3://bucket[/prefix] or\n"
+		"r2://bucket[/prefix] (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n"
+		"[/AWS_SESSION_TOKEN], or ~/.aws/credentials with -o profile=)\n"
 		"\n"
 		"  -f                  stay in the foreground\n"
 		"  -d, -o debug        debug output (implies -f)\n"
@@ -91,8 +92,10 @@ static void usage(FILE *f)
 		"  -o max_file_mb=N    largest file accepted, MiB (default 512)\n"
 		"  -o ro               read-only mount\n"
 		"  -o allow_other      let other users access the mount\n"
-		"  -o endpoint=URL, region=R, account=ID, profile=P\n"
-		"                      accepted for S3/R2 stores\n");
+		"  -o endpoint=URL     S3-compatible endpoint (default AWS for the region)\n"
+		"  -o region=R         signing region (default $AWS_REGION or us-east-1)\n"
+		"  -o account=ID       R2 account (default $R2_ACCOUNT_ID)\n"
+		"  -o profile=P        ~/.aws/credentials profile\n");
 }
 
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -218,6 +221,8 @@ static int run(struct cli *c, struct fuse_args *args)
 		.store = c->store, .cache_dir = c->cache_dir, .embed = c->embed, .dim = c->dim,
 		.chunk_size = c->chunk_size, .chunk_overlap = c->overlap_set ? c->chunk_overlap : 200,
 		.top_k = c->top_k, .flush_interval = c->flush_interval, .read_only = c->ro,
+		.endpoint = c->endpoint, .region = c->region, .account = c->account,
+		.profile = c->profile,
 	};
 	if (c->embed && !strcmp(c->embed, "http")) {
 		if (make_http_embedder(c, &so.embedder))

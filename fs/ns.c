@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../store/jsonutil.h"
 #include "../store/node.h"
@@ -29,6 +30,34 @@ static int ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 	return n > m && !strcmp(s + n - m, suffix);
+}
+
+/* kvstore/ keys may hold '/' (docstore/metadata is keyed by doc path): in
+ * file names '%' is written %25 and '/' %2F. */
+static void key_to_name(const char *key, char *out, size_t len)
+{
+	size_t n = 0;
+	for (; *key && n + 4 < len; key++) {
+		if (*key == '/' || *key == '%')
+			n += (size_t)snprintf(out + n, len - n, "%%%02X", (unsigned char)*key);
+		else
+			out[n++] = *key;
+	}
+	out[n] = '\0';
+}
+
+static void name_to_key(char *s)
+{
+	char *w = s;
+	for (const char *r = s; *r; r++) {
+		if (r[0] == '%' && (!strncasecmp(r + 1, "2F", 2) || !strncmp(r + 1, "25", 2))) {
+			*w++ = r[2] == '5' ? '%' : '/';
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
 }
 
 /* id = name minus suffix when name is a single component ending in it. */
@@ -57,6 +86,7 @@ static void parse_kv(struct ns_path *p)
 		memcpy(p->coll, p->rel, clen);
 		p->coll[clen] = '\0';
 		strip_suffix(slash + 1, ".json", p->id, sizeof(p->id));
+		name_to_key(p->id);
 	} else {
 		snprintf(p->coll, sizeof(p->coll), "%s", p->rel);
 	}
@@ -456,6 +486,7 @@ struct child_walk {
 	const char *dir;
 	int is_dir;
 	const char *suffix; /* appended to flat ids (".json") */
+	int escape;         /* kvstore: '/' and '%' escaped in names */
 };
 
 static int walk_child(const char *key, void *val, void *ctx)
@@ -463,8 +494,10 @@ static int walk_child(const char *key, void *val, void *ctx)
 	struct child_walk *w = ctx;
 	(void)val;
 	if (w->suffix) {
-		char name[4200];
-		snprintf(name, sizeof(name), "%s%s", key, w->suffix);
+		char name[4200], esc[4096];
+		if (w->escape)
+			key_to_name(key, esc, sizeof(esc));
+		snprintf(name, sizeof(name), "%s%s", w->escape ? esc : key, w->suffix);
 		add_name(w->l, name, 0);
 	} else {
 		add_child(w->l, w->dir, key, w->is_dir);
@@ -476,7 +509,7 @@ static void list_coll(struct lister *l, const struct state *s, const char *coll,
 		      const char *dir, int is_dir, const char *suffix)
 {
 	const struct map *c = state_coll(s, coll);
-	struct child_walk w = { l, dir, is_dir, suffix };
+	struct child_walk w = { l, dir, is_dir, suffix, 0 };
 	if (c)
 		map_each(c, walk_child, &w);
 }
@@ -490,7 +523,8 @@ static void list_kv(struct lister *l, const struct state *s, const char *dir)
 		if (!kv_visible(names[i]))
 			continue;
 		if (!strcmp(names[i], dir)) {
-			list_coll(l, s, names[i], "", 0, ".json");
+			struct child_walk w = { l, "", 0, ".json", 1 };
+			map_each(state_coll(s, names[i]), walk_child, &w);
 			continue;
 		}
 		add_child(l, dir, names[i], 1);

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Install, build and run every test: the normal build (-Dwerror=true), its
-# unit tests under valgrind, then an ASan/UBSan build of the whole suite.
+# Install, build and run every test: start a local S3 server (Ceph RGW), run
+# the normal build (-Dwerror=true), its unit tests under valgrind, then an
+# ASan/UBSan build of the whole suite.
 # Ends with "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 logs=()
+# The S3 server for the *_s3 tests (Ceph RGW from Debian, on 127.0.0.1).
+if bash scripts/s3-server.sh start >/dev/null; then
+	. "$(bash scripts/s3-server.sh env)"
+	trap 'bash scripts/s3-server.sh stop >/dev/null 2>&1' EXIT
+else
+	echo "S3 server did not start: the *_s3 tests will skip"
+fi
 run_suite() { # run_suite BUILDDIR [meson setup options...]
 	local dir=$1
 	shift

@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "../backends/backends.h"
+#include "../backends/s3.h"
 #include "embed.h"
 #include "ingest.h"
 #include "journal.h"
@@ -467,6 +468,49 @@ static int copy_opts(struct store *s, const struct store_opts *o)
 	return s->opts.embed && s->opts.store ? 0 : -ENOMEM;
 }
 
+/* Local state of an object store lives in the user's cache: one folder per
+ * store, named so that people can tell which is which. */
+static char *object_cache_dir(const struct store_uri *u)
+{
+	char hash[65], *dir = NULL;
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	struct buf id = BUF_INIT;
+	buf_addf(&id, "%d:%s/%s", (int)u->scheme, u->bucket, u->prefix);
+	sha256_hex(id.data ? id.data : "", id.len, hash);
+	buf_release(&id);
+	hash[12] = '\0';
+	char *base = NULL;
+	if (xdg && *xdg)
+		base = strdup(xdg);
+	else if (asprintf(&base, "%s/.cache", home && *home ? home : "/tmp") < 0)
+		base = NULL;
+	if (base) {
+		mkdir(base, 0700);
+		char *r = NULL;
+		if (asprintf(&r, "%s/ragfs", base) >= 0) {
+			mkdir(r, 0700);
+			if (asprintf(&dir, "%s/%s-%s-%s", r, u->scheme == STORE_R2 ? "r2" : "s3",
+				     u->bucket, hash) < 0)
+				dir = NULL;
+		}
+		free(r);
+	}
+	free(base);
+	return dir;
+}
+
+static int open_object_store(struct store *s, const struct store_uri *u,
+			     const struct store_opts *o, char *err, size_t errlen)
+{
+	struct s3_config cfg;
+	int rc = s3_config_from_uri(u, o->endpoint, o->region, o->account, o->profile, &cfg,
+				    err, errlen);
+	if (!rc)
+		rc = s3_backend_open(&cfg, &s->be, err, errlen);
+	memset(&cfg, 0, sizeof(cfg)); /* the secret key was in it */
+	return rc;
+}
+
 static int open_backend(struct store *s, const struct store_opts *o, char *err,
 			size_t errlen)
 {
@@ -474,21 +518,21 @@ static int open_backend(struct store *s, const struct store_opts *o, char *err,
 	int rc = store_uri_parse(o->store, &u, err, errlen);
 	if (rc)
 		return rc;
-	if (u.scheme == STORE_S3 || u.scheme == STORE_R2) {
-		snprintf(err, errlen, "%s stores are not available in this build yet (use a "
-			 "local directory)", u.scheme == STORE_S3 ? "s3://" : "r2://");
-		return -ENOTSUP;
-	}
-	if (u.scheme == STORE_MEM)
+	if (u.scheme == STORE_S3 || u.scheme == STORE_R2)
+		rc = open_object_store(s, &u, o, err, errlen);
+	else if (u.scheme == STORE_MEM)
 		rc = mem_backend_open(&s->be);
 	else
 		rc = local_backend_open(u.path, &s->be);
 	if (rc) {
-		snprintf(err, errlen, "cannot open store %s: %s", o->store, strerror(-rc));
+		if (u.scheme != STORE_S3 && u.scheme != STORE_R2)
+			snprintf(err, errlen, "cannot open store %s: %s", o->store, strerror(-rc));
 		return rc;
 	}
 	if (o->cache_dir) {
 		s->cache_dir = strdup(o->cache_dir);
+	} else if (u.scheme == STORE_S3 || u.scheme == STORE_R2) {
+		s->cache_dir = object_cache_dir(&u);
 	} else if (u.scheme == STORE_MEM) {
 		char tmpl[] = "/tmp/ragfs-mem-XXXXXX";
 		s->cache_dir = mkdtemp(tmpl) ? strdup(tmpl) : NULL;

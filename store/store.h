@@ -34,7 +34,9 @@
 
 struct store_opts {
 	const char *store;     /* STORE argument */
-	const char *cache_dir; /* NULL: <dir>/.ragfs-local for a local store */
+	const char *cache_dir; /* NULL: <dir>/.ragfs-local for a local store,
+				* $XDG_CACHE_HOME (~/.cache)/ragfs/<scheme>-<bucket>-<hash>
+				* for s3:// and r2:// */
 	const char *embed;     /* "hash" (default) or "none"; or a name for embedder */
 	struct embedder *embedder; /* when set, used (and freed by the store) */
 	uint32_t dim;          /* 0: the store's, or 384 for a new store */
@@ -43,6 +45,8 @@ struct store_opts {
 	size_t top_k;          /* default for queries; 0 = 5 */
 	unsigned flush_interval; /* seconds; 0 = 5 */
 	int read_only;
+	/* s3:// and r2:// stores (NULL: defaults, environment, ~/.aws). */
+	const char *endpoint, *region, *account, *profile;
 };
 
 struct store;

@@ -27,6 +27,7 @@ is "$(cd "$CORPUS" && find . -type f -printf '%P %s\n' | sort | md5sum)" \
 is "$(grep -rl 'GNU GENERAL PUBLIC LICENSE' "$CORPUS" | wc -l)" \
    "$(grep -rl 'GNU GENERAL PUBLIC LICENSE' "$MNT/docs" | wc -l)" "grep -r finds the same files"
 check "nested folders listed" test -d "$MNT/docs/copyright/deep/er"
+check "find walks the whole mount without errors" find "$MNT"
 
 status() { python3 -c "import json; d=json.load(open('$MNT/.ragfs/status.json')); print(d['$1'])"; }
 nodes=$(status nodes)

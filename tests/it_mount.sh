@@ -42,8 +42,14 @@ mkdir -p "$WORK/full" && touch "$WORK/full/x"
 startup_err "not a directory" "mountpoint that is a file" "$STORE" "$WORK/file"
 startup_err "not empty" "mountpoint not empty" "$STORE" "$WORK/full"
 startup_err "No such file" "missing mountpoint" "$STORE" "$WORK/nope"
-startup_err "not available" "s3:// is parsed and refused clearly" s3://bucket/prefix "$MNT"
-startup_err "not available" "r2:// is parsed and refused clearly" r2://bucket "$MNT"
+AWS_ACCESS_KEY_ID=k AWS_SECRET_ACCESS_KEY=s \
+	startup_err "unreachable S3 endpoint" "s3:// with an unreachable endpoint" -o endpoint=http://127.0.0.1:9 s3://bucket/prefix "$MNT"
+out=$(env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY HOME="$WORK" "$RAGFS" -f -o endpoint=http://127.0.0.1:9 s3://bucket "$MNT" 2>&1); st=$?
+[ $st -ne 0 ] && [ "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ] && printf '%s' "$out" | grep -q "credentials"
+ok $? "s3:// without credentials: one line naming them"
+out=$(env -u R2_ACCOUNT_ID "$RAGFS" -f r2://bucket "$MNT" 2>&1); st=$?
+[ $st -ne 0 ] && printf '%s' "$out" | grep -q "account"; ok $? "r2:// without an account: one clear line"
+startup_err "bucket name" "an invalid bucket name" s3://A_B "$MNT"
 startup_err "unknown store scheme" "unknown scheme" "foo://x" "$MNT"
 startup_err "unknown embedder" "unknown embedder" -o embed=magic "$STORE" "$MNT"
 startup_err "dim=" "dim disagrees with the store" -o dim=16 "$STORE" "$MNT"

@@ -51,6 +51,14 @@ setup() {
 	mkdir -p "$MNT"
 	DPID=
 	trap teardown EXIT
+	# RAGFS_TEST_S3=1: the same test on s3:// (a fresh prefix of the test
+	# bucket) against the server in $RAGFS_S3_ENDPOINT (scripts/s3-server.sh).
+	RAGFS_STORE_OPTS=()
+	if [ "${RAGFS_TEST_S3:-0}" = 1 ]; then
+		[ -n "${RAGFS_S3_ENDPOINT:-}" ] || skip_all "no S3 endpoint (scripts/s3-server.sh)"
+		STORE="s3://${RAGFS_S3_BUCKET:-ragfs-test}/it-$(basename "$WORK")"
+		RAGFS_STORE_OPTS=(-o "endpoint=$RAGFS_S3_ENDPOINT,cache_dir=$WORK/cache")
+	fi
 }
 
 is_mounted() { grep -q " $1 fuse" /proc/mounts; }
@@ -58,7 +66,8 @@ is_mounted() { grep -q " $1 fuse" /proc/mounts; }
 # rmount [ragfs options...]: mount $STORE on $MNT in the foreground, wait.
 # RAGFS_WRAP (e.g. "valgrind --error-exitcode=1") runs the daemon under a tool.
 rmount() {
-	${RAGFS_WRAP:-} "$RAGFS" -f "$@" "$STORE" "$MNT" 2>>"$WORK/daemon.log" &
+	${RAGFS_WRAP:-} "$RAGFS" -f "${RAGFS_STORE_OPTS[@]}" "$@" "$STORE" "$MNT" \
+		2>>"$WORK/daemon.log" &
 	DPID=$!
 	for _ in $(seq 1 300); do
 		is_mounted "$MNT" && return 0

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# s3:// only: the request budget (counted in .ragfs/stats.json), fsync
+# reaching the store, and a remount from an empty cache ("a new machine").
+. "$(dirname "$0")/lib.sh"
+setup
+[ "${RAGFS_TEST_S3:-0}" = 1 ] || skip_all "run with RAGFS_TEST_S3=1 (the *_s3 tests)"
+reqs() { python3 -c "
+import json; b=json.load(open('$MNT/.ragfs/stats.json'))['backend']
+print(b['${1:-get}'] if '${1:-}' else b['get']+b['head']+b['put']+b['delete']+b['list'])"; }
+op() { python3 -c "import json; print(json.load(open('$MNT/.ragfs/stats.json'))['operations']['$1'])"; }
+
+rmount -o flush_interval=2
+ok $? "mount s3:// on the test server"
+is "$(reqs get)" 1 "an empty store costs one GET at mount (the manifest)"
+mkdir -p "$WORK/small"
+for i in $(seq 1 1000); do printf 'small document %d about token%d\n' "$i" "$i" > "$WORK/small/d$i.txt"; done
+check "cp of 1,000 small documents" cp -r "$WORK/small" "$MNT/docs/"
+check "fsync makes it durable on the store" python3 -c "
+import os; fd = os.open('$MNT/docs/small/d1.txt', os.O_RDONLY); os.fsync(fd); os.close(fd)"
+puts=$(reqs put); flushes=$(op flushes)
+diag "1,000 documents: $puts PUTs over $flushes flushes"
+check "PUTs are two per flush (segment + manifest), not per file" test "$puts" -le $((2 * flushes + 2))
+check "and far fewer than the files (budget: 20)" test "$puts" -le 20
+before=$(reqs)
+ls -lR "$MNT/docs" > /dev/null
+find "$MNT" -name 'd99*.txt' > /dev/null
+stat "$MNT/docs/small/d500.txt" > /dev/null
+is "$(reqs)" "$before" "ls -lR, find and stat on a warm mount make no requests"
+for i in $(seq 1 100); do echo "token$i" > "$MNT/query/q$i"; cat "$MNT/query/q$i" > /dev/null; done
+is "$(reqs)" "$before" "100 queries make no requests"
+check "reads make no requests either" cmp "$WORK/small/d7.txt" "$MNT/docs/small/d7.txt"
+is "$(reqs)" "$before" "(still none)"
+rumount; ok $? "unmount exits 0"
+
+# A new machine: an empty cache dir sees everything that was flushed.
+rm -rf "$WORK/cache"
+rmount
+ok $? "remount from an empty cache dir"
+is "$(find "$MNT/docs/small" -type f | wc -l)" 1000 "every document is there"
+check "and intact" diff -r "$WORK/small" "$MNT/docs/small"
+echo "token777" > "$MNT/query/q"
+check "and queryable" grep -q '"ref_doc_id": "small/d777.txt"' "$MNT/query/q"
+segs=$(python3 -c "import json; print(json.load(open('$MNT/.ragfs/status.json'))['segments'])")
+is "$(reqs get)" "$((1 + segs))" "mount cost: the manifest plus one GET per segment"
+rumount; ok $? "unmount exits 0"
+done_testing
