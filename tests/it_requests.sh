@@ -3,7 +3,7 @@
 # reaching the store, and a remount from an empty cache ("a new machine").
 . "$(dirname "$0")/lib.sh"
 setup
-[ "${RAGFS_TEST_S3:-0}" = 1 ] || skip_all "run with RAGFS_TEST_S3=1 (the *_s3 tests)"
+[ "${RAGFS_TEST_S3:-0}" = 1 ] || skip_all "run with RAGFS_TEST_S3=1 (requests_s3)"
 reqs() { python3 -c "
 import json; b=json.load(open('$MNT/.ragfs/stats.json'))['backend']
 print(b['${1:-get}'] if '${1:-}' else b['get']+b['head']+b['put']+b['delete']+b['list'])"; }
