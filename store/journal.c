@@ -233,6 +233,25 @@ int journal_read_sealed(struct journal *j, struct buf *out)
 	return rc;
 }
 
+int journal_read_all(struct journal *j, struct buf *out)
+{
+	pthread_mutex_lock(&j->lock);
+	int rc = sealed_bytes(j, out);
+	char *name = rc ? NULL : file_name(j, j->active_id);
+	if (!rc && !name)
+		rc = -ENOMEM;
+	if (!rc) {
+		size_t start = out->len;
+		int torn;
+		rc = read_file(name, out);
+		if (!rc)
+			out->len = start + whole_frames(out->data + start, out->len - start, &torn);
+	}
+	free(name);
+	pthread_mutex_unlock(&j->lock);
+	return rc;
+}
+
 int journal_replay(struct journal *j, frame_op_fn fn, void *ctx)
 {
 	struct buf all = BUF_INIT;

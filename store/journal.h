@@ -44,6 +44,10 @@ int journal_rotate(struct journal *j);
 /* Append the bytes of all sealed files, in order, to out. The whole frames
  * only: a torn tail is left out. */
 int journal_read_sealed(struct journal *j, struct buf *out);
+/* Append the whole frames of the sealed files and the active one, in
+ * order, to out: every change this writer made that may not be in a
+ * segment yet. */
+int journal_read_all(struct journal *j, struct buf *out);
 /* Delete the sealed files (their frames are on the backing store). */
 int journal_drop_sealed(struct journal *j);
 /* Bytes in sealed + active files. */

@@ -43,7 +43,28 @@ static int parse_segs(const cJSON *arr, struct manifest *m)
 		    get_u64(it, "first_seq", &s.first_seq) ||
 		    get_u64(it, "last_seq", &s.last_seq))
 			return -EBADMSG;
+		if (cJSON_GetObjectItemCaseSensitive(it, "writer") &&
+		    get_str(it, "writer", s.writer, sizeof(s.writer)))
+			return -EBADMSG;
 		if (manifest_add_seg(m, &s))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* "writers" is optional (stores from before it have one writer). */
+static int parse_writers(const cJSON *arr, struct manifest *m)
+{
+	const cJSON *it;
+	if (!arr)
+		return 0;
+	if (!cJSON_IsArray(arr))
+		return -EBADMSG;
+	cJSON_ArrayForEach(it, arr) {
+		struct manifest_writer w = { 0 };
+		if (get_str(it, "id", w.id, sizeof(w.id)) || get_u64(it, "last_seq", &w.last_seq))
+			return -EBADMSG;
+		if (manifest_set_writer_seq(m, w.id, w.last_seq))
 			return -ENOMEM;
 	}
 	return 0;
@@ -76,7 +97,8 @@ int manifest_parse(const char *json, size_t len, struct manifest *m, char *err,
 	    get_str(root, "index_id", m->index_id, sizeof(m->index_id)) ||
 	    get_u64(root, "dim", &dim) || dim > 65536 ||
 	    get_str(root, "embed", m->embed, sizeof(m->embed)) ||
-	    parse_segs(cJSON_GetObjectItemCaseSensitive(root, "segments"), m)) {
+	    parse_segs(cJSON_GetObjectItemCaseSensitive(root, "segments"), m) ||
+	    parse_writers(cJSON_GetObjectItemCaseSensitive(root, "writers"), m)) {
 		snprintf(err, errlen, "manifest has a missing or malformed field");
 		goto out;
 	}
@@ -110,7 +132,16 @@ int manifest_render(const struct manifest *m, struct buf *out)
 	if (!rc)
 		rc = add_str_field(out, "embed", m->embed);
 	if (!rc)
-		rc = buf_adds(out, ", \"segments\": [");
+		rc = buf_adds(out, ", \"writers\": [");
+	for (size_t i = 0; i < m->nwriters && !rc; i++) {
+		rc = buf_adds(out, i ? ", {\"id\": " : "{\"id\": ");
+		if (!rc)
+			rc = json_str_out(m->writers[i].id, out);
+		if (!rc)
+			rc = buf_addf(out, ", \"last_seq\": %" PRIu64 "}", m->writers[i].last_seq);
+	}
+	if (!rc)
+		rc = buf_adds(out, "], \"segments\": [");
 	for (size_t i = 0; i < m->nsegs && !rc; i++) {
 		const struct manifest_seg *sg = &m->segs[i];
 		rc = buf_adds(out, i ? ",\n  {\"key\": " : "\n  {\"key\": ");
@@ -119,8 +150,12 @@ int manifest_render(const struct manifest *m, struct buf *out)
 		if (!rc)
 			rc = buf_addf(out,
 				      ", \"size\": %" PRIu64 ", \"first_seq\": %" PRIu64
-				      ", \"last_seq\": %" PRIu64 "}",
+				      ", \"last_seq\": %" PRIu64 ", \"writer\": ",
 				      sg->size, sg->first_seq, sg->last_seq);
+		if (!rc)
+			rc = json_str_out(sg->writer, out);
+		if (!rc)
+			rc = buf_addc(out, '}');
 	}
 	return rc ? rc : buf_adds(out, "]}\n");
 }
@@ -139,24 +174,67 @@ int manifest_copy(struct manifest *dst, const struct manifest *src)
 {
 	*dst = *src;
 	dst->segs = NULL;
-	if (!src->nsegs)
-		return 0;
-	dst->segs = malloc(src->nsegs * sizeof(*dst->segs));
-	if (!dst->segs) {
-		dst->nsegs = 0;
+	dst->writers = NULL;
+	if (src->nsegs)
+		dst->segs = malloc(src->nsegs * sizeof(*dst->segs));
+	if (src->nwriters)
+		dst->writers = malloc(src->nwriters * sizeof(*dst->writers));
+	if ((src->nsegs && !dst->segs) || (src->nwriters && !dst->writers)) {
+		manifest_clear(dst);
 		return -ENOMEM;
 	}
-	memcpy(dst->segs, src->segs, src->nsegs * sizeof(*dst->segs));
+	if (src->nsegs)
+		memcpy(dst->segs, src->segs, src->nsegs * sizeof(*dst->segs));
+	if (src->nwriters)
+		memcpy(dst->writers, src->writers, src->nwriters * sizeof(*dst->writers));
 	return 0;
 }
 
 void manifest_clear(struct manifest *m)
 {
 	free(m->segs);
+	free(m->writers);
 	memset(m, 0, sizeof(*m));
 }
 
-void manifest_seg_key(char *key, size_t len, uint64_t first_seq, uint64_t last_seq)
+void manifest_seg_key(char *key, size_t len, const char *writer, uint64_t first_seq,
+		      uint64_t last_seq)
 {
-	snprintf(key, len, "segments/%016" PRIx64 "-%016" PRIx64 ".seg", first_seq, last_seq);
+	snprintf(key, len, "segments/%.8s-%016" PRIx64 "-%016" PRIx64 ".seg", writer, first_seq,
+		 last_seq);
+}
+
+uint64_t manifest_writer_seq(const struct manifest *m, const char *writer)
+{
+	for (size_t i = 0; i < m->nwriters; i++)
+		if (!strcmp(m->writers[i].id, writer))
+			return m->writers[i].last_seq;
+	return m->nwriters ? 0 : m->last_seq;
+}
+
+int manifest_set_writer_seq(struct manifest *m, const char *writer, uint64_t seq)
+{
+	if (seq > m->last_seq)
+		m->last_seq = seq;
+	for (size_t i = 0; i < m->nwriters; i++)
+		if (!strcmp(m->writers[i].id, writer)) {
+			m->writers[i].last_seq = seq;
+			return 0;
+		}
+	struct manifest_writer *w = realloc(m->writers, (m->nwriters + 1) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	m->writers = w;
+	memset(&w[m->nwriters], 0, sizeof(*w));
+	snprintf(w[m->nwriters].id, sizeof(w->id), "%s", writer);
+	w[m->nwriters++].last_seq = seq;
+	return 0;
+}
+
+const struct manifest_seg *manifest_find_seg(const struct manifest *m, const char *key)
+{
+	for (size_t i = 0; i < m->nsegs; i++)
+		if (!strcmp(m->segs[i].key, key))
+			return &m->segs[i];
+	return NULL;
 }

@@ -29,7 +29,7 @@
 
 /* ---------------------------------------------------------------- stats */
 
-static void lat_add(struct lat_ring *r, double ms)
+void store_lat_add(struct lat_ring *r, double ms)
 {
 	pthread_mutex_lock(&r->lock);
 	r->ms[r->n % LAT_KEEP] = ms;
@@ -37,7 +37,7 @@ static void lat_add(struct lat_ring *r, double ms)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static double elapsed_ms(const struct timespec *t0)
+double store_elapsed_ms(const struct timespec *t0)
 {
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -164,172 +164,6 @@ void store_refuse(struct store *s, const char *path, int err, const char *reason
 	errlog_add(s->errs, path, err, "%s", reason);
 }
 
-/* ---------------------------------------------------------------- flush */
-
-struct seg_filter {
-	uint64_t after; /* keep frames with seq > after */
-	uint64_t first, last;
-	struct buf *out;
-};
-
-/* Copy the frames of raw[] newer than the manifest into f->out. */
-static int filter_frames(const char *raw, size_t len, struct seg_filter *f)
-{
-	for (size_t off = 0; off < len;) {
-		size_t used;
-		uint64_t seq;
-		int rc = frame_decode(raw + off, len - off, &used, &seq, NULL, NULL);
-		if (rc)
-			return rc;
-		if (seq > f->after) {
-			if (!f->first)
-				f->first = seq;
-			f->last = seq;
-			rc = buf_add(f->out, raw + off, used);
-			if (rc)
-				return rc;
-		}
-		off += used;
-	}
-	return 0;
-}
-
-static int put_manifest(struct store *s, struct manifest *m)
-{
-	struct buf b = BUF_INIT;
-	struct put_cond cond = { .kind = s->man_etag[0] ? PUT_IF_MATCH : PUT_IF_NONE_MATCH,
-				 .etag = s->man_etag };
-	struct obj_meta meta = { 0 };
-	int rc = manifest_render(m, &b);
-	if (!rc)
-		rc = backend_put(s->be, MANIFEST_KEY, b.data, b.len, &cond, &meta);
-	buf_release(&b);
-	if (rc == -ECANCELED)
-		LOG_ERR("manifest changed under this mount (another writer?)");
-	if (!rc)
-		snprintf(s->man_etag, sizeof(s->man_etag), "%s", meta.etag);
-	return rc;
-}
-
-/* Upload the sealed journal as one segment and commit it to the manifest. */
-static int flush_sealed(struct store *s)
-{
-	struct buf raw = BUF_INIT, seg = BUF_INIT;
-	struct seg_filter f = { .after = s->man.last_seq, .out = &seg };
-	struct manifest next = { 0 };
-	int rc = journal_read_sealed(s->jn, &raw);
-	if (!rc)
-		rc = filter_frames(raw.data, raw.len, &f);
-	buf_release(&raw);
-	if (rc || !seg.len)
-		goto out;
-	struct manifest_seg ms = { .size = seg.len, .first_seq = f.first, .last_seq = f.last };
-	manifest_seg_key(ms.key, sizeof(ms.key), f.first, f.last);
-	rc = backend_put(s->be, ms.key, seg.data, seg.len, NULL, NULL);
-	if (!rc)
-		rc = manifest_copy(&next, &s->man);
-	if (!rc)
-		rc = manifest_add_seg(&next, &ms);
-	if (rc)
-		goto out;
-	next.generation++;
-	next.last_seq = f.last;
-	rc = put_manifest(s, &next);
-	if (!rc) {
-		manifest_clear(&s->man);
-		s->man = next;
-		memset(&next, 0, sizeof(next));
-	}
-out:
-	manifest_clear(&next);
-	buf_release(&seg);
-	if (!rc)
-		rc = journal_drop_sealed(s->jn);
-	return rc;
-}
-
-/* Replace all segments by one snapshot of the state (compaction). */
-static int compact(struct store *s)
-{
-	struct buf snap = BUF_INIT;
-	struct manifest next = { 0 };
-	store_read_begin(s);
-	uint64_t upto = s->next_seq - 1, seq = upto;
-	int rc = state_snapshot(s->st, &seq, &snap);
-	store_read_end(s);
-	struct manifest_seg ms = { .size = snap.len, .first_seq = upto, .last_seq = upto };
-	manifest_seg_key(ms.key, sizeof(ms.key), upto, upto);
-	if (!rc)
-		rc = backend_put(s->be, ms.key, snap.data, snap.len, NULL, NULL);
-	buf_release(&snap);
-	if (!rc)
-		rc = manifest_copy(&next, &s->man);
-	if (rc)
-		goto out;
-	next.nsegs = 0;
-	rc = manifest_add_seg(&next, &ms);
-	next.generation++;
-	next.last_seq = upto;
-	if (!rc)
-		rc = put_manifest(s, &next);
-	if (rc)
-		goto out;
-	for (size_t i = 0; i < s->man.nsegs; i++)
-		if (strcmp(s->man.segs[i].key, ms.key))
-			backend_del(s->be, s->man.segs[i].key);
-	manifest_clear(&s->man);
-	s->man = next;
-	memset(&next, 0, sizeof(next));
-	s->compactions++;
-out:
-	manifest_clear(&next);
-	return rc;
-}
-
-int store_sync(struct store *s)
-{
-	if (s->opts.read_only)
-		return 0;
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	pthread_mutex_lock(&s->flush_lock);
-	int rc = journal_rotate(s->jn);
-	if (!rc)
-		rc = flush_sealed(s);
-	if (!rc && s->man.nsegs > COMPACT_SEGMENTS)
-		rc = compact(s);
-	if (rc) {
-		s->flush_errors++;
-		errlog_add(s->errs, "(flush)", rc, "cannot write to the backing store");
-	} else {
-		s->last_flush_ns = now_ns();
-		s->flushes++;
-	}
-	pthread_mutex_unlock(&s->flush_lock);
-	lat_add(&s->lat_flush, elapsed_ms(&t0));
-	return rc;
-}
-
-static void *flusher_main(void *arg)
-{
-	struct store *s = arg;
-	pthread_mutex_lock(&s->stop_lock);
-	while (!s->stopping) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += s->opts.flush_interval;
-		pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &until);
-		if (s->stopping)
-			break;
-		pthread_mutex_unlock(&s->stop_lock);
-		if (journal_pending_bytes(s->jn))
-			store_sync(s);
-		pthread_mutex_lock(&s->stop_lock);
-	}
-	pthread_mutex_unlock(&s->stop_lock);
-	return NULL;
-}
-
 /* ---------------------------------------------------------------- open */
 
 static int load_manifest(struct store *s, char *err, size_t errlen)
@@ -349,7 +183,7 @@ static int load_manifest(struct store *s, char *err, size_t errlen)
 		uuid4(s->man.index_id);
 		s->man.dim = s->opts.dim ? s->opts.dim : DEFAULT_DIM;
 		snprintf(s->man.embed, sizeof(s->man.embed), "%s", s->opts.embed);
-		rc = put_manifest(s, &s->man);
+		rc = store_put_manifest(s, &s->man);
 		if (rc)
 			snprintf(err, errlen, "cannot create the store manifest in %s: %s",
 				 s->opts.store, strerror(-rc));
@@ -375,59 +209,6 @@ static int load_manifest(struct store *s, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-struct replay_ctx {
-	struct store *s;
-	uint64_t after;
-	uint64_t ops;
-};
-
-static int replay_op(void *ctx, uint64_t seq, const struct frame_op *op)
-{
-	struct replay_ctx *r = ctx;
-	if (seq <= r->after)
-		return 0;
-	if (seq >= r->s->next_seq)
-		r->s->next_seq = seq + 1;
-	r->ops++;
-	int rc = state_apply(r->s->st, op);
-	return rc == -EINVAL ? 0 : rc; /* a skipped bad vector is logged, not fatal */
-}
-
-static int load_segments(struct store *s, char *err, size_t errlen)
-{
-	struct replay_ctx r = { .s = s, .after = 0 };
-	int rc = 0;
-	for (size_t i = 0; i < s->man.nsegs && !rc; i++) {
-		struct buf b = BUF_INIT;
-		rc = backend_get(s->be, s->man.segs[i].key, 0, BACKEND_RANGE_ALL, &b, NULL);
-		for (size_t off = 0; !rc && off < b.len;) {
-			size_t used;
-			uint64_t seq;
-			rc = frame_decode(b.data + off, b.len - off, &used, &seq, replay_op, &r);
-			off += used;
-		}
-		if (rc)
-			snprintf(err, errlen, "segment %s is unreadable: %s", s->man.segs[i].key,
-				 strerror(-rc));
-		buf_release(&b);
-	}
-	if (s->next_seq <= s->man.last_seq)
-		s->next_seq = s->man.last_seq + 1;
-	return rc;
-}
-
-static int replay_journal(struct store *s, char *err, size_t errlen)
-{
-	struct replay_ctx r = { .s = s, .after = s->man.last_seq };
-	int rc = journal_replay(s->jn, replay_op, &r);
-	if (rc)
-		snprintf(err, errlen, "journal replay failed: %s", strerror(-rc));
-	else if (r.ops)
-		LOG_INFO("journal: replayed %" PRIu64 " operations", r.ops);
-	s->replayed_ops = r.ops;
-	return rc;
 }
 
 static int make_embedder(struct store *s, const struct store_opts *o, char *err,
@@ -542,6 +323,33 @@ static int open_backend(struct store *s, const struct store_opts *o, char *err,
 	return s->cache_dir ? 0 : -ENOMEM;
 }
 
+/* The writer id names this cache dir's commits in a shared store: made once,
+ * kept beside the journal whose frames it numbers. */
+static int load_writer_id(struct store *s)
+{
+	char *path = NULL;
+	if (asprintf(&path, "%s/writer", s->cache_dir) < 0)
+		return -ENOMEM;
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+	if (f) {
+		if (!fgets(s->writer_id, sizeof(s->writer_id), f))
+			s->writer_id[0] = '\0';
+		s->writer_id[strcspn(s->writer_id, "\n")] = '\0';
+		fclose(f);
+	}
+	if (strlen(s->writer_id) != 36) {
+		uuid4(s->writer_id);
+		f = fopen(path, "we");
+		if (!f || fprintf(f, "%s\n", s->writer_id) < 0)
+			rc = -EIO;
+		if (f && fclose(f))
+			rc = -EIO;
+	}
+	free(path);
+	return rc;
+}
+
 static int open_local_state(struct store *s, char *err, size_t errlen)
 {
 	char *jdir = NULL, *elog = NULL;
@@ -557,6 +365,14 @@ static int open_local_state(struct store *s, char *err, size_t errlen)
 	    asprintf(&elog, "%s/errors.log", s->cache_dir) < 0) {
 		free(jdir);
 		return -ENOMEM;
+	}
+	rc = load_writer_id(s);
+	if (rc) {
+		snprintf(err, errlen, "cannot keep a writer id in %s: %s", s->cache_dir,
+			 strerror(-rc));
+		free(jdir);
+		free(elog);
+		return rc;
 	}
 	rc = journal_open(jdir, &s->jn);
 	if (rc == -EBUSY)
@@ -597,9 +413,9 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	if (!rc)
 		rc = state_new(s->man.dim, &s->st);
 	if (!rc)
-		rc = load_segments(s, err, errlen);
+		rc = store_load_segments(s, err, errlen);
 	if (!rc)
-		rc = replay_journal(s, err, errlen);
+		rc = store_replay_journal(s, err, errlen);
 	if (!rc)
 		rc = make_embedder(s, o, err, errlen);
 	if (!rc)
@@ -621,7 +437,7 @@ int store_start(struct store *s)
 		return 0;
 	if (s->replayed_ops)
 		store_sync(s); /* recovered work goes to the backing store at once */
-	int rc = pthread_create(&s->flusher, NULL, flusher_main, s);
+	int rc = pthread_create(&s->flusher, NULL, store_flusher_main, s);
 	if (rc)
 		return -rc;
 	s->flusher_running = 1;
@@ -702,7 +518,7 @@ uint32_t store_dim(const struct store *s)
 
 void store_note_ingest(struct store *s, const struct timespec *t0)
 {
-	lat_add(&s->lat_ingest, elapsed_ms(t0));
+	store_lat_add(&s->lat_ingest, store_elapsed_ms(t0));
 }
 
 /* ---------------------------------------------------------------- query */
@@ -750,14 +566,14 @@ int store_query(struct store *s, const char *path, const char *req, size_t len,
 				snprintf(err, sizeof(err), "query failed: %s", strerror(-rc));
 		}
 	}
-	res.took_ms = elapsed_ms(&t0);
+	res.took_ms = store_elapsed_ms(&t0);
 	if (rc) {
 		errlog_add(s->errs, path, rc, "bad query: %s", err);
 		__atomic_add_fetch(&s->query_errors, 1, __ATOMIC_RELAXED);
 		rc = query_render_error(req, len, rc, err, as_text, out);
 	} else {
 		rc = query_render(&q, &res, as_text, out);
-		lat_add(&s->lat_query, res.took_ms);
+		store_lat_add(&s->lat_query, res.took_ms);
 	}
 	query_result_free(&res);
 	query_req_free(&q);

@@ -45,6 +45,8 @@ struct store {
 	pthread_mutex_t flush_lock; /* one flush at a time; guards man */
 	struct manifest man;
 	char man_etag[BACKEND_ETAG_MAX];
+	char writer_id[40]; /* this cache dir's writer id (cache_dir/writer) */
+	uint64_t merges;    /* other writers' commits merged in */
 
 	pthread_t flusher;
 	int flusher_running;
@@ -93,6 +95,14 @@ int store_commit_locked(struct store *s, struct txn *t);
 /* Log a refused input (errors.log) and count it. */
 void store_refuse(struct store *s, const char *path, int err, const char *reason);
 void store_note_ingest(struct store *s, const struct timespec *t0);
+void store_lat_add(struct lat_ring *r, double ms);
+double store_elapsed_ms(const struct timespec *t0);
+
+/* store_flush.c: segments, the manifest, other writers, the flusher. */
+int store_put_manifest(struct store *s, struct manifest *m);
+int store_load_segments(struct store *s, char *err, size_t errlen);
+int store_replay_journal(struct store *s, char *err, size_t errlen);
+void *store_flusher_main(void *arg);
 
 /* store_embed.c: nodes waiting for a remote embedder. */
 int store_embed_init(struct store *s);

@@ -148,8 +148,10 @@ static void test_manifest(void)
 {
 	struct manifest m = { .generation = 3, .last_seq = 99, .store_id = "s", .index_id = "i",
 			      .dim = 384, .embed = "hash" };
-	struct manifest_seg seg = { .size = 10, .first_seq = 1, .last_seq = 99 };
-	manifest_seg_key(seg.key, sizeof(seg.key), 1, 99);
+	struct manifest_seg seg = { .size = 10, .first_seq = 1, .last_seq = 99, .writer = "writer-a" };
+	manifest_seg_key(seg.key, sizeof(seg.key), "writer-a", 1, 99);
+	manifest_set_writer_seq(&m, "writer-a", 99);
+	manifest_set_writer_seq(&m, "writer-b", 7);
 	manifest_add_seg(&m, &seg);
 	struct buf b = BUF_INIT;
 	struct manifest back;
@@ -158,6 +160,9 @@ static void test_manifest(void)
 	   "manifest renders and parses");
 	ok(back.generation == 3 && back.last_seq == 99 && back.nsegs == 1 &&
 	   !strcmp(back.segs[0].key, seg.key) && back.dim == 384, "manifest round-trips");
+	ok(manifest_writer_seq(&back, "writer-a") == 99 && manifest_writer_seq(&back, "writer-b") == 7 &&
+	   manifest_writer_seq(&back, "other") == 0, "per-writer sequence numbers round-trip");
+	ok(manifest_find_seg(&back, seg.key) && !manifest_find_seg(&back, "nope"), "segments by key");
 	manifest_clear(&back);
 	is_int(manifest_parse("{}", 2, &back, err, sizeof(err)), -EBADMSG, "foreign JSON refused");
 	const char *newer = "{\"format\": \"ragfs-store\", \"version\": 99}";
