@@ -16,6 +16,7 @@ static int writable_kind(const struct ns_path *p)
 	case NS_VECTOR:
 	case NS_KV:
 	case NS_QUERY:
+	case NS_PERSIST:
 		return 1;
 	default:
 		return 0;
@@ -28,8 +29,11 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 	int acc = flags & O_ACCMODE;
 	int rc = 0;
 	*out = NULL;
-	if (acc != O_RDONLY && p->kind == NS_PERSIST)
-		return ns_may_create(fc, p); /* refused with its reason logged */
+	if (acc != O_RDONLY && p->kind == NS_PERSIST) {
+		rc = ns_may_create(fc, p); /* TS imports are refused, with a log line */
+		if (rc)
+			return rc;
+	}
 	if (acc != O_RDONLY && !writable_kind(p))
 		return -EACCES;
 	if (acc != O_RDONLY && store_read_only(fc->store) && p->kind != NS_QUERY)

@@ -869,6 +869,8 @@ int ns_write(struct fsctx *fc, const struct ns_path *p, const char *data, size_t
 		return store_kv_write(s, p->coll, p->id, data, len);
 	case NS_QUERY:
 		return write_query(fc, p, data, len);
+	case NS_PERSIST:
+		return store_import_persist(s, p->rel, data, len);
 	default:
 		return -EACCES;
 	}
@@ -913,7 +915,10 @@ int ns_may_create(struct fsctx *fc, const struct ns_path *p)
 						     "docstore/ and index_store/");
 		return parent_exists(fc, p) ? 0 : -ENOENT;
 	case NS_PERSIST:
-		return refuse(fc, p, -ENOTSUP, "importing a persist dir is not in this build");
+		if (p->top == TOP_PERSIST_TS)
+			return refuse(fc, p, -ENOTSUP, "importing a LlamaIndex.TS persist dir is not "
+						       "in this build (persist/ imports Python's)");
+		return store_read_only(fc->store) ? -EROFS : 0;
 	case NS_BAD:
 		if (p->top == TOP_PERSIST || p->top == TOP_PERSIST_TS)
 			return refuse(fc, p, -EINVAL, "a persist dir holds LlamaIndex's files only");

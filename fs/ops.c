@@ -195,7 +195,11 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	(void)path;
 	(void)datasync;
 	int rc = fi ? handle_flush(ctx(), fh(fi)) : 0;
-	return rc ? rc : store_sync(ctx()->store);
+	if (rc)
+		return rc;
+	/* The store's network errors stay in errors.log: fsync(2) reports EIO
+	 * (the change is still in the journal and is retried). */
+	return store_sync(ctx()->store) ? -EIO : 0;
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)

@@ -541,9 +541,46 @@ static int ts_node_hash(const cJSON *py, char out[48])
 
 /* The TS hash of stored node id, or the doc_hash of doc id, into out
  * ("" when neither). */
+/* TS hashes are base64 of a SHA-256; ragfs's document hashes are the hex
+ * of one: the same digest, re-encoded (h is rewritten in place). */
+static void hex_to_ts_hash(char *h, size_t len)
+{
+	static const char b64[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char d[33] = { 0 };
+	if (strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64 || len < 45)
+		return;
+	for (int i = 0; i < 32; i++) {
+		unsigned v;
+		sscanf(h + 2 * i, "%2x", &v);
+		d[i] = (unsigned char)v;
+	}
+	size_t o = 0;
+	for (int i = 0; i < 33; i += 3) {
+		unsigned v = (unsigned)d[i] << 16 | (i + 1 < 33 ? d[i + 1] : 0) << 8 |
+			     (i + 2 < 33 ? d[i + 2] : 0);
+		h[o++] = b64[(v >> 18) & 63];
+		h[o++] = b64[(v >> 12) & 63];
+		h[o++] = i + 1 < 32 ? b64[(v >> 6) & 63] : '=';
+		h[o++] = i + 2 < 32 ? b64[v & 63] : '=';
+	}
+	h[44] = '\0';
+}
+
+/* A hash already in TS form (44 base64 characters ending in '='). */
+static int is_ts_hash(const char *h)
+{
+	return h && strlen(h) == 44 && h[43] == '=';
+}
+
 static void target_hash(const struct state *st, const char *id, const char *stored,
 			char out[72])
 {
+	/* Keep what LlamaIndex.TS wrote: relationship hashes are snapshots. */
+	if (is_ts_hash(stored)) {
+		snprintf(out, 72, "%s", stored);
+		return;
+	}
 	cJSON *t = parse_entry(state_get(st, COLL_NODES, id));
 	out[0] = '\0';
 	if (t && !ts_node_hash(t, out)) {
@@ -554,6 +591,7 @@ static void target_hash(const struct state *st, const char *id, const char *stor
 	out[0] = '\0';
 	if (stored && *stored) {
 		snprintf(out, 72, "%s", stored);
+		hex_to_ts_hash(out, 72);
 		return;
 	}
 	cJSON *m = parse_entry(state_get(st, COLL_DOCMETA, id));
@@ -561,6 +599,7 @@ static void target_hash(const struct state *st, const char *id, const char *stor
 	if (h)
 		snprintf(out, 72, "%s", h);
 	cJSON_Delete(m);
+	hex_to_ts_hash(out, 72);
 }
 
 static const char *const rel_names[] = { NULL, "SOURCE", "PREVIOUS", "NEXT", "PARENT",
@@ -708,6 +747,7 @@ static int render_ts_docstore(struct pctx *c)
 		if (!py || ts_node_hash(py, h)) {
 			const char *dh = json_str(m, "doc_hash");
 			snprintf(h, sizeof(h), "%s", dh ? dh : "");
+			hex_to_ts_hash(h, sizeof(h));
 		}
 		cJSON_Delete(py);
 		put_key(c, &first, keys[i]);

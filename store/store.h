@@ -93,6 +93,13 @@ int store_kv_delete(struct store *s, const char *coll, const char *key);
 int store_kv_mkcoll(struct store *s, const char *coll);
 int store_kv_rmcoll(struct store *s, const char *coll);
 
+/* --- persist/ ----------------------------------------------------------- */
+/* Import one LlamaIndex (Python) persist file written into persist/ (name is
+ * its file name): verbatim entries, no re-embedding, one transaction. An
+ * empty or malformed file, a wrong dimension or an unknown name is refused
+ * (-EINVAL/-ENOTSUP, logged) and changes nothing. */
+int store_import_persist(struct store *s, const char *name, const char *data, size_t len);
+
 /* --- reading ------------------------------------------------------------ */
 /* Hold the read lock while using the returned state. */
 const struct state *store_read_begin(struct store *s);

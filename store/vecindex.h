@@ -1,10 +1,13 @@
 /* store/vecindex.h - exact cosine top-k over a contiguous float32 matrix.
  *
  * Rows are stored raw (as written, so vector_store/<id>.f32 reads back the
- * exact bytes) in one 64-byte aligned row-major matrix, with each row's
- * inverse L2 norm kept beside it (0 for the zero vector). A search scores
- * every row with OpenBLAS (cblas_sgemv over the matrix, then the inverse
- * norms) and keeps the k best in a bounded heap: score = cosine(q, row).
+ * exact bytes) in one 64-byte aligned row-major matrix (2 MiB aligned and
+ * madvised for huge pages when large), with each row's inverse L2 norm kept
+ * beside it (0 for the zero vector). A search streams the matrix once with a
+ * fused dot + top-k kernel (AVX2+FMA when the CPU has it, chosen at run
+ * time; scalar otherwise), split across a small persistent thread pool for
+ * large matrices, and re-scores the rows near the k-th best in double
+ * precision: score = cosine(q, row), bit-identical for equal vectors.
  * Removal moves the last row into the hole, so row numbers are not stable
  * across mutations; ids are.
  *

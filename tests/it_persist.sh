@@ -45,7 +45,47 @@ check "non-ASCII is escaped as Python does" grep -q 'Caf\\u00e9 au lait \\ud83d\
 before=$(stat -c %s "$M/persist/docstore.json")
 echo "one more document for the export" > "$M/docs/more.txt"
 check "the export follows new documents" test "$(stat -c %s "$M/persist/docstore.json")" -gt "$before"
-is "$(pyerr write "$M/persist/docstore.json" '{}')" "ENOTSUP" "import is refused clearly in this build"
+is "$(pyerr write "$M/persist-ts/doc_store.json" '{}')" "ENOTSUP" "importing a TS persist dir is refused clearly in this build"
 is "$(pyerr write "$M/persist/other.json" '{}')" "EINVAL" "other names in persist/ are refused"
+rumount; ok $? "unmount exits 0"
+
+# Import: a persist dir LlamaIndex (Python) wrote, copied in.
+FIX="$HERE/fixtures/persist/py"
+STORE=$WORK/store2
+rmount -o embed=none,dim=64
+check "cp of a Python persist dir into persist/" cp "$FIX"/*.json "$M/persist/"
+check "nodes and vectors imported, verbatim, without embedding" python3 - "$M" "$FIX" <<'PY'
+import json, sys
+m, fix = sys.argv[1], sys.argv[2]
+st = json.load(open(f"{m}/.ragfs/status.json"))
+want = json.load(open(f"{fix}/docstore.json"))["docstore/data"]
+assert st["nodes"] == len(want) and st["vectors"] == len(want), st
+for nid, wrapped in want.items():
+    got = json.load(open(f"{m}/docstore/{nid}.json"))
+    assert got == wrapped["__data__"], nid
+vs = json.load(open(f"{fix}/default__vector_store.json"))["embedding_dict"]
+out = json.load(open(f"{m}/persist/default__vector_store.json"))["embedding_dict"]
+import struct
+for nid, v in vs.items():
+    f32 = [struct.unpack("<f", struct.pack("<f", x))[0] for x in v]
+    assert out[nid] == f32, nid
+PY
+check "the re-export loads in LlamaIndex's way" python3 "$HERE/persist_py_check.py" "$M/persist"
+check "each node re-exports byte for byte" python3 - "$M" "$FIX" <<'PY'
+import re, sys
+m, fix = sys.argv[1], sys.argv[2]
+src = open(f"{fix}/docstore.json").read()
+out = open(f"{m}/persist/docstore.json").read()
+# every '{"__data__": {...}, "__type__": "1"}' object of the fixture appears verbatim
+objs = re.findall(r'\{"__data__": \{"id_": .*?"class_name": "TextNode"\}, "__type__": "1"\}', src)
+assert objs and all(o in out for o in objs), len(objs)
+PY
+nid=$(ls "$M/docstore" | head -1); nid=${nid%.json}
+check "an imported node is found by its own vector" bash -c "python3 -c \"import struct,json; v=struct.unpack('<64f', open('$M/vector_store/$nid.f32','rb').read()); print(json.dumps({'embedding': list(v), 'top_k': 1}))\" > '$M/query/own' && grep -q '\"node_id\": \"$nid\"' '$M/query/own'"
+before=$(python3 -c "import json; print(json.load(open('$M/.ragfs/status.json'))['nodes'])")
+is "$(pyerr write "$M/persist/docstore.json" '{"docstore/data": {"x": ')" "EINVAL" "a malformed persist file is refused"
+is "$(pyerr write "$M/persist/default__vector_store.json" '{"embedding_dict": {"x": [1, 2]}}')" "EINVAL" "a vector of the wrong dimension is refused"
+is "$(python3 -c "import json; print(json.load(open('$M/.ragfs/status.json'))['nodes'])")" "$before" "refused imports change nothing"
+check "and are in errors.log" grep -q "persist/default__vector_store.json EINVAL: import refused" "$M/.ragfs/errors.log"
 rumount; ok $? "unmount exits 0"
 done_testing

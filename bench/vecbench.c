@@ -1,0 +1,472 @@
+/* bench/vecbench.c - exact top-10 search against the machine's limits.
+ *
+ * vecbench N DIM OUTDIR [SECONDS]
+ *
+ * Generates N clustered, embedding-like rows (1000 Gaussian centres plus
+ * low-rank within-cluster variation plus isotropic noise, normalised), loads
+ * them into a vecindex, and measures on that same matrix:
+ *   dot      a plain row-sequential AVX2 dot pass, no selection: the
+ *            bandwidth limit for this memory and thread count
+ *   ragfs    vecindex_search, 1 thread and the default split
+ *   sgemv    cblas_sgemv into a score array + a top-10 heap (OpenBLAS)
+ *   qps      vecindex_search from R = 1, 8, 64 concurrent readers (under a
+ *            read lock, as the daemon does)
+ * and recall@10 of the exact methods against a double brute force. Writes
+ * OUTDIR/data.f32, queries.f32 and truth.i32 for the peers (bench/peers.py)
+ * and prints one TSV line per measurement:
+ *   method N threads median_ms best_ms GB/s qps recall
+ * plus "noise <percent>": CPU used by other processes during the run.
+ */
+#include <cblas.h>
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/vecindex.h"
+#include "store/vecscan.h"
+
+#define NQ 64		/* queries */
+#define NT 8		/* queries with a brute-force truth */
+#define K 10
+#define ROUNDS 3
+
+static size_t n;
+static uint32_t dim;
+static struct vecindex *vi;
+static float *queries;
+static uint32_t truth[NT][K];
+static pthread_rwlock_t vi_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static uint64_t rs = 0x9e3779b97f4a7c15ULL;
+
+static inline uint64_t rng(void)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return rs;
+}
+
+/* Irwin-Hall(4): close enough to Gaussian for data generation, and fast. */
+static inline float gauss(void)
+{
+	uint64_t r = rng();
+	float s = (float)(r & 0xffff) + (float)((r >> 16) & 0xffff) +
+		  (float)((r >> 32) & 0xffff) + (float)(r >> 48);
+	return (s / 65536.0f - 2.0f) * 1.7320508f;
+}
+
+static void normalize(float *v)
+{
+	double s = 0;
+	for (uint32_t i = 0; i < dim; i++)
+		s += (double)v[i] * v[i];
+	for (uint32_t i = 0; i < dim; i++)
+		v[i] = (float)(v[i] / sqrt(s));
+}
+
+enum { NC = 1000, RANK = 64, BLK = 4096 };
+
+/* x = normalize(c_j + 0.7 B z / sqrt(64) + 0.25 g / sqrt(d)), in blocks. */
+static void generate(float *out, size_t rows, const float *c, const float *b)
+{
+	float *z = malloc((size_t)BLK * RANK * sizeof(float));
+	for (size_t base = 0; base < rows; base += BLK) {
+		size_t m = rows - base < BLK ? rows - base : BLK;
+		float *x = out + base * dim;
+		for (size_t i = 0; i < m * RANK; i++)
+			z[i] = gauss();
+		for (size_t r = 0; r < m; r++) {
+			const float *cj = c + (rng() % NC) * dim;
+			for (uint32_t i = 0; i < dim; i++)
+				x[r * dim + i] = cj[i] + 0.25f * gauss() / sqrtf((float)dim);
+		}
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)dim, RANK,
+			    0.7f / 8.0f, z, RANK, b, (int)dim, 1.0f, x, (int)dim);
+		for (size_t r = 0; r < m; r++)
+			normalize(x + r * dim);
+	}
+	free(z);
+}
+
+/* ---- top-10 helpers ---- */
+
+struct top {
+	float s[K];
+	uint32_t r[K];
+	int len;
+};
+
+static inline void top_push(struct top *t, float s, uint32_t r)
+{
+	if (t->len == K && s <= t->s[K - 1])
+		return;
+	int i = t->len < K ? t->len++ : K - 1;
+	while (i > 0 && t->s[i - 1] < s) {
+		t->s[i] = t->s[i - 1];
+		t->r[i] = t->r[i - 1];
+		i--;
+	}
+	t->s[i] = s;
+	t->r[i] = r;
+}
+
+static double recall(const uint32_t *got, size_t ngot, int qi)
+{
+	int hit = 0;
+	for (int i = 0; i < K; i++)
+		for (size_t j = 0; j < ngot; j++)
+			if (got[j] == truth[qi][i]) {
+				hit++;
+				break;
+			}
+	return hit / (double)K;
+}
+
+static void *truth_worker(void *arg)
+{
+	int qi = (int)(intptr_t)arg;
+	const float *q = queries + (size_t)qi * dim;
+	struct top t = { .len = 0 };
+	double best[K];
+	int len = 0;
+	for (size_t r = 0; r < n; r++) {
+		const float *x = vecindex_row(vi, r);
+		double d = 0, rr = 0;
+		for (uint32_t i = 0; i < dim; i++) {
+			d += (double)x[i] * q[i];
+			rr += (double)x[i] * x[i];
+		}
+		d = rr > 0 ? d / sqrt(rr) : 0;
+		if (len == K && d <= best[K - 1])
+			continue;
+		int i = len < K ? len++ : K - 1;
+		while (i > 0 && best[i - 1] < d) {
+			best[i] = best[i - 1];
+			t.r[i] = t.r[i - 1];
+			i--;
+		}
+		best[i] = d;
+		t.r[i] = (uint32_t)r;
+	}
+	memcpy(truth[qi], t.r, sizeof(truth[qi]));
+	return NULL;
+}
+
+/* ---- the plain dot pass: the bandwidth limit ---- */
+
+struct dotjob {
+	const float *q;
+	size_t lo, hi;
+	float sum;
+};
+
+static void *dot_worker(void *arg)
+{
+	struct dotjob *j = arg;
+	const float *m = vecindex_row(vi, 0);
+	__m256 acc = _mm256_setzero_ps();
+	for (size_t r = j->lo; r < j->hi; r++) {
+		const float *x = m + r * dim;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (uint32_t i = 0; i + 32 <= dim; i += 32) {
+			a0 = _mm256_fmadd_ps(_mm256_load_ps(x + i), _mm256_loadu_ps(j->q + i), a0);
+			a1 = _mm256_fmadd_ps(_mm256_load_ps(x + i + 8),
+					     _mm256_loadu_ps(j->q + i + 8), a1);
+			a2 = _mm256_fmadd_ps(_mm256_load_ps(x + i + 16),
+					     _mm256_loadu_ps(j->q + i + 16), a2);
+			a3 = _mm256_fmadd_ps(_mm256_load_ps(x + i + 24),
+					     _mm256_loadu_ps(j->q + i + 24), a3);
+		}
+		acc = _mm256_add_ps(acc, _mm256_add_ps(_mm256_add_ps(a0, a1),
+						       _mm256_add_ps(a2, a3)));
+	}
+	float t[8];
+	_mm256_storeu_ps(t, acc);
+	j->sum = t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+	return NULL;
+}
+
+/* Threads are made per pass: that cost counts against the limit, not us. */
+static float dot_pass(const float *q, int nt)
+{
+	pthread_t tid[8];
+	struct dotjob j[8];
+	for (int t = 0; t < nt; t++) {
+		j[t] = (struct dotjob){ q, n * t / nt, n * (t + 1) / nt, 0 };
+		if (t)
+			pthread_create(&tid[t], NULL, dot_worker, &j[t]);
+	}
+	dot_worker(&j[0]);
+	float s = j[0].sum;
+	for (int t = 1; t < nt; t++) {
+		pthread_join(tid[t], NULL);
+		s += j[t].sum;
+	}
+	return s;
+}
+
+/* ---- methods ---- */
+
+static volatile float sink;
+
+static void run_dot(int qi, int nt)
+{
+	sink += dot_pass(queries + (size_t)qi * dim, nt);
+}
+
+static double ragfs_recall;
+static double sgemv_recall;
+
+static void run_ragfs(int qi, int nt)
+{
+	struct vec_hit h[K];
+	size_t nh;
+	vecscan_set_threads((unsigned)nt);
+	vecindex_search(vi, queries + (size_t)qi * dim, K, NULL, NULL, h, &nh);
+	if (qi < NT) {
+		uint32_t got[K];
+		for (size_t i = 0; i < nh; i++)
+			got[i] = h[i].row;
+		ragfs_recall += recall(got, nh, qi);
+	}
+}
+
+static float *scores;
+
+static void run_sgemv(int qi, int nt)
+{
+	const float *q = queries + (size_t)qi * dim;
+	openblas_set_num_threads(nt);
+	/* The rows are unit vectors: inner product = cosine. */
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)dim, 1.0f, vecindex_row(vi, 0),
+		    (int)dim, q, 1, 0.0f, scores, 1);
+	struct top t = { .len = 0 };
+	for (size_t r = 0; r < n; r++)
+		top_push(&t, scores[r], (uint32_t)r);
+	if (qi < NT)
+		sgemv_recall += recall(t.r, (size_t)t.len, qi);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int m)
+{
+	qsort(v, (size_t)m, sizeof(*v), cmp_d);
+	return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+}
+
+struct method {
+	const char *name;
+	void (*run)(int qi, int nt);
+	int nt;
+	double rmed[ROUNDS], best;
+};
+
+static double readers_deadline;
+static long readers_done;
+static pthread_mutex_t readers_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *reader(void *arg)
+{
+	int qi = (int)(intptr_t)arg % NQ;
+	long done = 0;
+	struct vec_hit h[K];
+	size_t nh;
+	do {
+		pthread_rwlock_rdlock(&vi_lock);
+		vecindex_search(vi, queries + (size_t)qi * dim, K, NULL, NULL, h, &nh);
+		pthread_rwlock_unlock(&vi_lock);
+		done++;
+		qi = (qi + 1) % NQ;
+	} while (now() < readers_deadline);
+	pthread_mutex_lock(&readers_mu);
+	readers_done += done;
+	pthread_mutex_unlock(&readers_mu);
+	return NULL;
+}
+
+static double qps(int readers, double secs)
+{
+	pthread_t tid[64];
+	vecscan_set_threads(0);
+	readers_done = 0;
+	double t0 = now();
+	readers_deadline = t0 + secs;
+	for (int i = 0; i < readers; i++)
+		pthread_create(&tid[i], NULL, reader, (void *)(intptr_t)(i * 7));
+	for (int i = 0; i < readers; i++)
+		pthread_join(tid[i], NULL);
+	return readers_done / (now() - t0);
+}
+
+/* Jiffies busy on the whole machine, and used by this process. */
+static void cpu_sample(double *busy, double *self)
+{
+	unsigned long long u, ni, sy, id, io, irq, sirq, st;
+	FILE *f = fopen("/proc/stat", "r");
+	*busy = *self = 0;
+	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &u, &ni, &sy, &id, &io,
+			&irq, &sirq, &st) == 8)
+		*busy = (double)(u + ni + sy + irq + sirq);
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/stat", "r");
+	char buf[1024];
+	if (f && fgets(buf, sizeof(buf), f)) {
+		char *p = strrchr(buf, ')');
+		unsigned long ut = 0, stt = 0;
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+				&stt) == 2)
+			*self = (double)(ut + stt);
+	}
+	if (f)
+		fclose(f);
+}
+
+static void write_file(const char *dir, const char *name, const void *p, size_t len)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (!f || fwrite(p, 1, len, f) != len || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: vecbench N DIM OUTDIR [SECONDS]\n");
+		return 2;
+	}
+	n = strtoul(argv[1], NULL, 10);
+	dim = (uint32_t)strtoul(argv[2], NULL, 10);
+	const char *outdir = argv[3];
+	double secs = argc > 4 ? atof(argv[4]) : 3;
+	if (dim % 32 || n < K) {
+		fprintf(stderr, "vecbench: DIM must be a multiple of 32, N >= %d\n", K);
+		return 2;
+	}
+	double t0 = now();
+	float *c = malloc((size_t)NC * dim * sizeof(float));
+	float *b = malloc((size_t)RANK * dim * sizeof(float));
+	for (size_t i = 0; i < (size_t)NC * dim; i++)
+		c[i] = gauss();
+	for (size_t i = 0; i < (size_t)RANK * dim; i++)
+		b[i] = gauss();
+	float *data = malloc(n * dim * sizeof(float));
+	queries = malloc((size_t)NQ * dim * sizeof(float));
+	generate(data, n, c, b);
+	rs = 0xdeadbeefcafef00dULL; /* queries: same mixture, other seed */
+	generate(queries, NQ, c, b);
+	free(c);
+	free(b);
+	char id[32];
+	if (vecindex_new(dim, &vi))
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "node-%07zu", i);
+		if (vecindex_set(vi, id, data + i * dim))
+			return 1;
+	}
+	free(data);
+	pthread_t tt[NT];
+	for (int i = 0; i < NT; i++)
+		pthread_create(&tt[i], NULL, truth_worker, (void *)(intptr_t)i);
+	for (int i = 0; i < NT; i++)
+		pthread_join(tt[i], NULL);
+	write_file(outdir, "data.f32", vecindex_row(vi, 0), n * dim * sizeof(float));
+	write_file(outdir, "queries.f32", queries, (size_t)NQ * dim * sizeof(float));
+	write_file(outdir, "truth.i32", truth, sizeof(truth));
+	fprintf(stderr, "vecbench: %zu x %u ready in %.1f s (kernel %s, %u threads)\n", n, dim,
+		now() - t0, vecscan_isa_name(), vecscan_threads());
+	scores = malloc(n * sizeof(float));
+
+	int ncpu = (int)vecscan_threads();
+	struct method ms[] = {
+		{ .name = "dot", .run = run_dot, .nt = 1 },
+		{ .name = "ragfs", .run = run_ragfs, .nt = 1 },
+		{ .name = "sgemv", .run = run_sgemv, .nt = 1 },
+		{ .name = "dot", .run = run_dot, .nt = ncpu },
+		{ .name = "ragfs", .run = run_ragfs, .nt = ncpu },
+		{ .name = "sgemv", .run = run_sgemv, .nt = ncpu },
+	};
+	int nm = ncpu > 1 ? 6 : 3;
+	/* Queries per round: about secs/3 of the slowest method (sgemv). */
+	double busy0, self0, busy1, self1;
+	cpu_sample(&busy0, &self0);
+	double tb0 = now();
+	for (int m = 0; m < nm; m++) {
+		ms[m].best = 1e9;
+		ms[m].run(0, ms[m].nt); /* warm up */
+	}
+	ragfs_recall = sgemv_recall = 0;
+	int per = n >= 500000 ? 21 : NQ;
+	/* Rounds interleave the methods so host noise hits all of them. */
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int m = 0; m < nm; m++) {
+			double t[NQ];
+			for (int i = 0; i < per; i++) {
+				int qi = (r * per + i) % NQ;
+				double s = now();
+				ms[m].run(qi, ms[m].nt);
+				t[i] = (now() - s) * 1e3;
+				if (t[i] < ms[m].best)
+					ms[m].best = t[i];
+			}
+			ms[m].rmed[r] = median(t, per);
+		}
+	}
+	vecscan_set_threads(0);
+	openblas_set_num_threads(ncpu);
+	/* Every query index < NT ran once per (method, threads) pair per full
+	 * cycle of NQ; count how many truth queries each method saw. */
+	int truth_runs = 0;
+	for (int r = 0; r < ROUNDS; r++)
+		for (int i = 0; i < per; i++)
+			truth_runs += (r * per + i) % NQ < NT;
+	double gb = (double)n * dim * sizeof(float) / 1e9;
+	for (int m = 0; m < nm; m++) {
+		double med = median(ms[m].rmed, ROUNDS);
+		double rec = -1;
+		if (ms[m].run == run_ragfs)
+			rec = ragfs_recall / (truth_runs * (nm / 3));
+		else if (ms[m].run == run_sgemv)
+			rec = sgemv_recall / (truth_runs * (nm / 3));
+		printf("%s\t%zu\t%d\t%.3f\t%.3f\t%.2f\t%.1f\t%.3f\n", ms[m].name, n, ms[m].nt, med,
+		       ms[m].best, gb / (med / 1e3), 1e3 / med, rec);
+	}
+	int rd[] = { 1, 8, 64 };
+	for (int i = 0; i < 3; i++) {
+		double q = qps(rd[i], secs);
+		printf("qps\t%zu\t%d\t%.3f\t-\t%.2f\t%.1f\t-\n", n, rd[i], 1e3 / q * rd[i],
+		       gb * q, q);
+	}
+	cpu_sample(&busy1, &self1);
+	double cap = (double)sysconf(_SC_CLK_TCK) * (now() - tb0) * sysconf(_SC_NPROCESSORS_ONLN);
+	double other = (busy1 - busy0) - (self1 - self0);
+	printf("noise\t%zu\t%.1f\n", n, other < 0 ? 0 : 100 * other / cap);
+	free(scores);
+	free(queries);
+	vecindex_free(vi);
+	return 0;
+}
