@@ -60,28 +60,6 @@ PY
 tq() { # tq WORD: a BM25 (text mode) query for WORD into query/q
 	printf '{"query": "%s", "mode": "text", "top_k": 3}\n' "$1" > "$MNT/query/q"
 }
-agree() { # the same check as it_crash.sh
-	python3 - "$MNT" <<'PY'
-import json, os, sys
-m = sys.argv[1]
-st = json.load(open(f"{m}/.ragfs/status.json"))
-nodes = {f[:-5] for f in os.listdir(f"{m}/docstore")}
-vecs = {l.strip() for l in open(f"{m}/vector_store/ids.txt") if l.strip()}
-idx = [f for f in os.listdir(f"{m}/index_store")]
-ids = set()
-for f in idx:
-    d = json.load(open(f"{m}/index_store/{f}"))
-    if d.get("__type__") == "vector_store":
-        ids |= set(json.loads(d["__data__"])["nodes_dict"])
-refs = set()
-for f in os.listdir(f"{m}/kvstore/docstore/ref_doc_info"):
-    refs |= set(json.load(open(f"{m}/kvstore/docstore/ref_doc_info/{f}"))["node_ids"])
-ok = nodes == vecs == ids == refs and st["nodes"] == len(nodes)
-if not ok:
-    print(len(nodes), len(vecs), len(ids), len(refs), st["nodes"])
-sys.exit(0 if ok else 1)
-PY
-}
 
 # The corpus: small notes with a unique keyword each, some medium files, and
 # a few large ones that make one segment bigger than the 16 MiB multipart
@@ -224,7 +202,7 @@ check "a query finds a document written while the store was down" \
 	grep -q '"ref_doc_id": "main/down/w60.txt"' "$MNT/query/q"
 tq faultkw10001x
 check "a query finds a large document" grep -q '"ref_doc_id": "main/big/big1.txt"' "$MNT/query/q"
-check "docstore, index store and vector store agree" agree
+check "docstore, index store and vector store agree" stores_agree
 is "$(stat_of status.json "d['docs']")" "$total" "status.json counts every document"
 rumount
 ok $? "unmount exits 0"

@@ -52,15 +52,6 @@ rmount -o cache_dir="$WORK/cache_c"
 is "$(ls "$MNT/docs" | wc -l)" 120 "a fresh mount sees the union"
 mkdir -p "$WORK/union" && cp "$WORK"/a/* "$WORK"/b/* "$WORK/union/"
 check "every document intact" diff -r "$WORK/union" "$MNT/docs"
-check "docstore, vector store and ref_doc_info agree" python3 - "$MNT" <<'PY'
-import json, os, sys
-m = sys.argv[1]
-nodes = {f[:-5] for f in os.listdir(f"{m}/docstore")}
-vecs = {l.strip() for l in open(f"{m}/vector_store/ids.txt") if l.strip()}
-refs = set()
-for f in os.listdir(f"{m}/kvstore/docstore/ref_doc_info"):
-    refs |= set(json.load(open(f"{m}/kvstore/docstore/ref_doc_info/{f}"))["node_ids"])
-sys.exit(0 if nodes == vecs == refs else 1)
-PY
+check "docstore, index store, vector store and ref_doc_info agree" stores_agree
 rumount; ok $? "unmount exits 0"
 done_testing

@@ -135,6 +135,32 @@ except OSError as e:
 PY
 }
 
+# stores_agree [MOUNT]: docstore/, vector_store/ids.txt, the default index
+# struct's nodes_dict and docstore/ref_doc_info name the same nodes, and
+# status.json counts them.
+stores_agree() {
+	python3 - "${1:-$MNT}" <<'PY'
+import json, os, sys
+m = sys.argv[1]
+st = json.load(open(f"{m}/.ragfs/status.json"))
+nodes = {f[:-5] for f in os.listdir(f"{m}/docstore")}
+vecs = {l.strip() for l in open(f"{m}/vector_store/ids.txt") if l.strip()}
+ids = set()
+for f in os.listdir(f"{m}/index_store"):
+    d = json.load(open(f"{m}/index_store/{f}"))
+    if d.get("__type__") == "vector_store":
+        ids |= set(json.loads(d["__data__"])["nodes_dict"])
+refs = set()
+for f in os.listdir(f"{m}/kvstore/docstore/ref_doc_info"):
+    refs |= set(json.load(open(f"{m}/kvstore/docstore/ref_doc_info/{f}"))["node_ids"])
+ok = nodes == vecs == ids == refs and st["nodes"] == len(nodes)
+if not ok:
+    print("nodes", len(nodes), "vectors", len(vecs), "index", len(ids), "ref_doc_info",
+          len(refs), "status", st["nodes"])
+sys.exit(0 if ok else 1)
+PY
+}
+
 scan_log() {
 	[ -f "$WORK/daemon.log" ] || return 0
 	local bad
