@@ -2,12 +2,14 @@
 #include "errlog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 struct errlog {
 	pthread_mutex_t lock;
@@ -24,7 +26,11 @@ int errlog_open(const char *file, struct errlog **out)
 		return -ENOMEM;
 	pthread_mutex_init(&el->lock, NULL);
 	if (file) {
-		el->file = fopen(file, "ae");
+		/* 0600: errors name paths of the user's documents. */
+		int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		el->file = fd >= 0 ? fdopen(fd, "a") : NULL;
+		if (!el->file && fd >= 0)
+			close(fd);
 		if (el->file)
 			setvbuf(el->file, NULL, _IOLBF, 0);
 	}

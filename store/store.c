@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -340,7 +341,10 @@ static int load_writer_id(struct store *s)
 	}
 	if (strlen(s->writer_id) != 36) {
 		uuid4(s->writer_id);
-		f = fopen(path, "we");
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!f && fd >= 0)
+			close(fd);
 		if (!f || fprintf(f, "%s\n", s->writer_id) < 0)
 			rc = -EIO;
 		if (f && fclose(f))
