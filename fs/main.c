@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "../backends/embed_http.h"
@@ -70,6 +71,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ragfs [options] STORE MOUNTPOINT\n"
+		"       ragfs status MOUNTPOINT [-w]   indexing progress (-w: until done)\n"
 		"\n"
 		"STORE: /path/dir, file:///path/dir, s3://bucket[/prefix] or\n"
 		"r2://bucket[/prefix] (credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n"
@@ -288,8 +290,69 @@ out:
 	return rc;
 }
 
+/* ragfs status MOUNT [-w]: the mount's .ragfs/status.json for people, with
+ * a progress bar of the indexing work; -w repeats every second until no
+ * work is pending. */
+static int print_status(const char *mnt)
+{
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/.ragfs/status.json", mnt);
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		fprintf(stderr, "ragfs: %s: %s (is it a ragfs mount?)\n", path, strerror(errno));
+		return -1;
+	}
+	char buf[65536];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	cJSON *j = cJSON_Parse(buf);
+	if (!j) {
+		fprintf(stderr, "ragfs: %s is not JSON\n", path);
+		return -1;
+	}
+	double nodes = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "nodes"));
+	double pending = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "pending"));
+	double failed = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "failed"));
+	double done = nodes > pending ? nodes - pending : 0;
+	int width = 40, fill = nodes > 0 ? (int)(width * done / nodes) : width;
+	printf("%s: %.0f docs, %.0f nodes, %.0f vectors (dim %.0f, embed %s), store %s\n",
+	       mnt, cJSON_GetNumberValue(cJSON_GetObjectItem(j, "docs")), nodes,
+	       cJSON_GetNumberValue(cJSON_GetObjectItem(j, "vectors")),
+	       cJSON_GetNumberValue(cJSON_GetObjectItem(j, "dim")),
+	       cJSON_GetStringValue(cJSON_GetObjectItem(j, "embedder")) ?: "?",
+	       cJSON_GetStringValue(cJSON_GetObjectItem(j, "store")) ?: "?");
+	printf("indexed [%.*s%*s] %.0f/%.0f, %.0f pending, %.0f failed\n", fill,
+	       "########################################", width - fill, "", done, nodes,
+	       pending, failed);
+	const char *last = cJSON_GetStringValue(cJSON_GetObjectItem(j, "last_error"));
+	if (last)
+		printf("last error: %s\n", last);
+	cJSON_Delete(j);
+	return pending > 0;
+}
+
+static int status_cmd(int argc, char *argv[])
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: ragfs status MOUNTPOINT [-w]\n");
+		return 2;
+	}
+	int watch = argc > 3 && !strcmp(argv[3], "-w");
+	for (;;) {
+		int rc = print_status(argv[2]);
+		if (rc < 0)
+			return 1;
+		if (!watch || rc == 0)
+			return 0;
+		sleep(1);
+	}
+}
+
 int main(int argc, char *argv[])
 {
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return status_cmd(argc, argv);
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct cli c = { 0 };
 	int rc = 1;

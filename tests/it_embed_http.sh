@@ -36,12 +36,14 @@ check "close() returns at once while the server is down (${ms} ms)" test "$ms" -
 sleep 2
 check "status.json shows pending and failed work" python3 -c "
 import json; d=json.load(open('$MNT/.ragfs/status.json')); assert d['pending'] > 0 and d['failed'] > 0 and d['last_embed_error'], d"
+check "ragfs status shows the pending work with a progress bar" bash -c "'$RAGFS' status '$MNT' | grep -q 'indexed \\[.*[1-9][0-9]* pending'"
 check "the documents are stored and readable meanwhile" grep -q setts "$MNT/docs/badger2.txt"
 check "text mode finds them before their vectors exist" bash -c "echo '{\"query\": \"badgers setts\", \"mode\": \"text\"}' > '$MNT/query/t' && grep -q badger '$MNT/query/t'"
 rumount; ok $? "unmount while work is pending exits 0"
 
 control '{"down": false}'
 rmount -o embed=http,embed_url="$URL",embed_model=fake,chunk_size=32,chunk_overlap=4
+check "ragfs status -w returns once the pending work is done" timeout 60 "$RAGFS" status "$MNT" -w
 check "after a remount with the server back, every node is embedded" wait_drained
 echo "badgers dig setts" > "$MNT/query/q"
 check "the documents written while it was down are found by vector" grep -q '"ref_doc_id": "badger' "$MNT/query/q"
