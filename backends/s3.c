@@ -456,6 +456,7 @@ static int perform_once(struct s3_backend *s, struct s3_req *r)
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
 	}
 	ctr_add(&s->ctr.requests, 1);
+	ctr_add(&s->base.stats.http_requests, 1);
 	r->curl_rc = curl_easy_perform(h);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
@@ -569,6 +570,7 @@ static int s3_do(struct s3_backend *s, struct s3_req *r)
 		if (!retry)
 			break;
 		ctr_add(&s->ctr.retries, 1);
+		ctr_add(&s->base.stats.retries, 1);
 		backoff(s, attempt);
 	}
 	if (rc)

@@ -74,11 +74,15 @@ struct backend_ops {
 	void (*close)(struct backend *be);
 };
 
-/* Request counters, updated by every backend (atomically). */
+/* Request counters, updated by every backend (atomically). The first
+ * group counts operations (by the dispatchers below); a remote backend also
+ * counts its wire requests, retries included, in http_requests and
+ * retries. */
 struct backend_stats {
 	uint64_t gets, heads, puts, dels, lists;
 	uint64_t bytes_in, bytes_out;
 	uint64_t errors;
+	uint64_t http_requests, retries;
 };
 
 struct backend {

@@ -153,6 +153,8 @@ int store_render_stats(struct store *s, struct buf *out)
 	ADD_U64(be, "delete", bs->dels);
 	ADD_U64(be, "list", bs->lists);
 	ADD_U64(be, "errors", bs->errors);
+	ADD_U64(be, "http_requests", bs->http_requests);
+	ADD_U64(be, "retries", bs->retries);
 	ADD_U64(be, "bytes_in", bs->bytes_in);
 	ADD_U64(be, "bytes_out", bs->bytes_out);
 	cJSON *cache = cJSON_AddObjectToObject(o, "cache");

@@ -23,6 +23,9 @@ puts=$(reqs put); flushes=$(op flushes)
 diag "1,000 documents: $puts PUTs over $flushes flushes"
 check "PUTs are two per flush (segment + manifest), not per file" test "$puts" -le $((2 * flushes + 2))
 check "and far fewer than the files (budget: 20)" test "$puts" -le 20
+check "stats.json also counts wire requests and retries" python3 -c "
+import json; b=json.load(open('$MNT/.ragfs/stats.json'))['backend']
+assert b['http_requests'] >= b['get'] + b['put'] and b['retries'] >= 0, b"
 before=$(reqs)
 ls -lR "$MNT/docs" > /dev/null
 find "$MNT" -name 'd99*.txt' > /dev/null
