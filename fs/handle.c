@@ -30,7 +30,7 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 	int rc = 0;
 	*out = NULL;
 	if (acc != O_RDONLY && p->kind == NS_PERSIST) {
-		rc = ns_may_create(fc, p); /* TS imports are refused, with a log line */
+		rc = ns_may_create(fc, p); /* a refusal is logged there */
 		if (rc)
 			return rc;
 	}

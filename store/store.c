@@ -19,6 +19,7 @@
 #include "../backends/backends.h"
 #include "../backends/s3.h"
 #include "embed.h"
+#include "embed_glove.h"
 #include "ingest.h"
 #include "journal.h"
 #include "jsonutil.h"
@@ -229,7 +230,19 @@ static int make_embedder(struct store *s, const struct store_opts *o, char *err,
 		return embed_hash_new(s->man.dim, &s->emb);
 	if (!strcmp(e, "none"))
 		return embed_none_new(s->man.dim, &s->emb);
-	snprintf(err, errlen, "unknown embedder \"%s\" (hash, http, none)", e);
+	if (!strcmp(e, "glove")) { /* $RAGFS_GLOVE, else the table scripts/glove.sh writes */
+		char path[4096];
+		int rc = embed_glove_new(embed_glove_path(path, sizeof(path)), &s->emb);
+
+		if (rc)
+			snprintf(err, errlen, "embed=glove: cannot use the word-vector table %s (%s): run scripts/glove.sh",
+				 path, strerror(-rc));
+		else if (s->emb->dim != s->man.dim)
+			snprintf(err, errlen, "embed=glove gives dim=%u, the store has dim=%u (a new store needs -o dim=%u)",
+				 s->emb->dim, s->man.dim, s->emb->dim);
+		return rc ? rc : s->emb->dim != s->man.dim ? -EINVAL : 0;
+	}
+	snprintf(err, errlen, "unknown embedder \"%s\" (hash, glove, http, none)", e);
 	return -EINVAL;
 }
 

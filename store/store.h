@@ -99,6 +99,7 @@ int store_kv_rmcoll(struct store *s, const char *coll);
  * empty or malformed file, a wrong dimension or an unknown name is refused
  * (-EINVAL/-ENOTSUP, logged) and changes nothing. */
 int store_import_persist(struct store *s, const char *name, const char *data, size_t len);
+int store_import_persist_ts(struct store *s, const char *name, const char *data, size_t len);
 
 /* --- reading ------------------------------------------------------------ */
 /* Hold the read lock while using the returned state. */

@@ -9,7 +9,13 @@
 #        vector_store/<id>.f32 vectors: the same again;
 #  (iii) documents written into docs/ with the default hash embedder: TS loads
 #        MOUNT/persist-ts and every vector id resolves to a node with text and
-#        metadata, with the fields TS computes itself.
+#        metadata, with the fields TS computes itself;
+#  (iv)  TS builds the index and persists it straight into MOUNT/persist-ts
+#        (each put rewrites a whole file, imported on close): a fresh TS
+#        process loads the mount and retrieves as from its own dir;
+#  (v)   TS's persist dir copied in (cp dir/*.json MOUNT/persist-ts/) is
+#        exported again with the same JSON object per node and vector, byte
+#        for byte (whole files: key order only, reported).
 # Each structural difference from what TS writes/expects is its own failing
 # check; its message names the nodes and shows the JSON involved.
 # Skips when node/npm are missing or npm ci cannot reach the registry.
@@ -183,4 +189,30 @@ js compare.mjs "$WORK/iii.ts.json" "$WORK/iii.ragfs.json" "(iii) ragfs's query/ 
 tap_checks "$WORK/cmp.out" ""
 rumount
 ok $? "(iii) unmount exits 0"
+
+# ---- (iv) TS persists straight into MOUNT/persist-ts ----
+STORE=$WORK/store-iv
+rmount -o embed=none,dim=64
+ok $? "(iv) mount -o embed=none,dim=64"
+js build-into.mjs "$MNT/persist-ts" --docs 12 --chunk-size 40 --dim 64 >"$WORK/build-iv.json"
+ok $? "(iv) LlamaIndex.TS builds the index with persistDir MOUNT/persist-ts ($(cat "$WORK/build-iv.json" 2>/dev/null))"
+is "$(status_field nodes)/$(status_field vectors)" "$NNODES/$NNODES" "(iv) ragfs holds every node and vector"
+is "$(status_field errors)" 0 "(iv) no import was refused"
+same_answers "(iv)"
+rumount
+ok $? "(iv) unmount exits 0"
+
+# ---- (v) TS's persist dir copied in, exported again ----
+STORE=$WORK/store-v
+rmount -o embed=none,dim=64
+ok $? "(v) mount -o embed=none,dim=64"
+cp "$PLAIN"/*.json "$MNT/persist-ts/"
+ok $? "(v) cp TS's persist dir into MOUNT/persist-ts/"
+is "$(status_field vectors)" "$NNODES" "(v) ragfs holds every vector"
+run_check "" same-objects.mjs "$PLAIN" "$MNT/persist-ts" "(v)"
+cp "$PLAIN"/*.json "$MNT/persist-ts/"
+run_check "" same-objects.mjs "$PLAIN" "$MNT/persist-ts" "(v) after a second cp"
+same_answers "(v)"
+rumount
+ok $? "(v) unmount exits 0"
 done_testing

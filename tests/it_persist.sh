@@ -45,7 +45,9 @@ check "non-ASCII is escaped as Python does" grep -q 'Caf\\u00e9 au lait \\ud83d\
 before=$(stat -c %s "$M/persist/docstore.json")
 echo "one more document for the export" > "$M/docs/more.txt"
 check "the export follows new documents" test "$(stat -c %s "$M/persist/docstore.json")" -gt "$before"
-is "$(pyerr write "$M/persist-ts/doc_store.json" '{}')" "ENOTSUP" "importing a TS persist dir is refused clearly in this build"
+is "$(pyerr write "$M/persist-ts/doc_store.json" '{}')" "OK" "an empty TS doc_store.json imports and changes nothing"
+is "$(pyerr write "$M/persist-ts/doc_store.json" '{"docstore/data": ')" "EINVAL" "a malformed TS persist file is refused"
+check "and is in errors.log" grep -q "persist-ts/doc_store.json EINVAL: import refused" "$M/.ragfs/errors.log"
 is "$(pyerr write "$M/persist/other.json" '{}')" "EINVAL" "other names in persist/ are refused"
 rumount; ok $? "unmount exits 0"
 
@@ -87,5 +89,42 @@ is "$(pyerr write "$M/persist/docstore.json" '{"docstore/data": {"x": ')" "EINVA
 is "$(pyerr write "$M/persist/default__vector_store.json" '{"embedding_dict": {"x": [1, 2]}}')" "EINVAL" "a vector of the wrong dimension is refused"
 is "$(python3 -c "import json; print(json.load(open('$M/.ragfs/status.json'))['nodes'])")" "$before" "refused imports change nothing"
 check "and are in errors.log" grep -q "persist/default__vector_store.json EINVAL: import refused" "$M/.ragfs/errors.log"
+rumount; ok $? "unmount exits 0"
+
+# Import: a persist dir LlamaIndex.TS wrote, copied into persist-ts/.
+TSFIX="$HERE/fixtures/persist/ts"
+STORE=$WORK/store3
+rmount -o embed=none,dim=64
+check "cp of a LlamaIndex.TS persist dir into persist-ts/" cp "$TSFIX"/*.json "$M/persist-ts/"
+check "TS nodes and vectors imported, without embedding" python3 - "$M" "$TSFIX" <<'PY'
+import json, sys
+m, fix = sys.argv[1], sys.argv[2]
+st = json.load(open(f"{m}/.ragfs/status.json"))
+want = json.load(open(f"{fix}/doc_store.json"))["docstore/data"]
+assert st["nodes"] == len(want) and st["vectors"] == len(want), st
+for nid, wrapped in want.items():
+    got = json.load(open(f"{m}/docstore/{nid}.json"))
+    ts = json.loads(wrapped["__data__"])
+    assert got["id_"] == nid and got["text"] == ts["text"] and got["metadata"] == ts["metadata"], nid
+PY
+check "the persist-ts/ re-export has the same JSON objects byte for byte" python3 - "$M" "$TSFIX" <<'PY'
+import json, sys
+m, fix = sys.argv[1], sys.argv[2]
+def objs(path, *keys):
+    o = json.load(open(path))
+    for k in keys:
+        o = o[k] if k is not None else next(iter(o.values()))
+    return {k: json.dumps(v, ensure_ascii=False, separators=(",", ":")) for k, v in o.items()}
+for name, keys in (("doc_store.json", ("docstore/data",)), ("doc_store.json", ("docstore/metadata",)),
+                   ("doc_store.json", ("docstore/ref_doc_info",)), ("vector_store.json", ("embeddingDict",)),
+                   ("vector_store.json", ("metadataDict",)), ("index_store.json", ("docstore/data", None, "nodesDict"))):
+    a, b = objs(f"{fix}/{name}", *keys), objs(f"{m}/persist-ts/{name}", *keys)
+    assert a == b, (name, keys, [k for k in a if a[k] != b.get(k)][:3])
+PY
+check "the persist/ export of the TS import loads in LlamaIndex's way" python3 "$HERE/persist_py_check.py" "$M/persist"
+before=$(stat -c %s "$M/persist-ts/doc_store.json")
+check "importing the same files again changes nothing" bash -c "cp '$TSFIX'/*.json '$M/persist-ts/' && test \$(stat -c %s '$M/persist-ts/doc_store.json') = $before"
+is "$(pyerr write "$M/persist-ts/vector_store.json" '{"embeddingDict": {"x": [1, 2]}}')" "EINVAL" "a TS vector of the wrong dimension is refused"
+is "$(pyerr write "$M/persist-ts/docstore.json" '{}')" "EINVAL" "other names in persist-ts/ are refused"
 rumount; ok $? "unmount exits 0"
 done_testing
