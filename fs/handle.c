@@ -169,6 +169,10 @@ int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
 
 static int commit_locked(struct fsctx *fc, struct handle *h)
 {
+	if (__atomic_load_n(&h->unlinked, __ATOMIC_RELAXED)) {
+		h->dirty = 0; /* unlink(2) came first: the file is gone */
+		return 0;
+	}
 	int rc = ns_write(fc, &h->path, h->data.data ? h->data.data : "", h->data.len,
 			  __atomic_load_n(&h->mode, __ATOMIC_RELAXED),
 			  __atomic_load_n(&h->mtime_ns, __ATOMIC_RELAXED));

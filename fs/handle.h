@@ -28,6 +28,7 @@ struct handle {
 	int dirty;         /* data changed since the last commit */
 	int created;       /* made by create(): not in the store until committed */
 	size_t size_now;   /* data.len, readable without the lock (atomic) */
+	int unlinked;      /* removed before its first commit: never commit (atomic) */
 	int written;       /* a write or truncate happened */
 	uint32_t mode;     /* chmod before the first commit (0 = default) */
 	int64_t mtime_ns;  /* utimens before the first commit (0 = now) */

@@ -377,7 +377,9 @@ int main(int argc, char *argv[])
 	}
 	log_setup(c.debug, 0);
 	/* Shows as fuse.ragfs in /proc/mounts, as an fstab line would. */
-	if (fuse_opt_add_arg(&args, "-osubtype=ragfs"))
+	/* default_permissions: the kernel enforces the modes ragfs reports,
+	 * which matters once allow_other lets other users in. */
+	if (fuse_opt_add_arg(&args, "-osubtype=ragfs,default_permissions"))
 		goto out;
 	/* FUSE runs many threads already; one BLAS thread per query. */
 	openblas_set_num_threads(1);

@@ -154,6 +154,8 @@ void ns_parse(const char *path, struct ns_path *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->kind = NS_BAD;
+	if (!path) /* an open file whose name is gone (unlinked: hard_remove) */
+		return;
 	while (*path == '/')
 		path++;
 	if (!*path) {
@@ -1112,13 +1114,18 @@ void ns_pending_add(struct fsctx *fc, const struct ns_path *p, void *handle)
 	pthread_mutex_unlock(&fc->lock);
 }
 
-void ns_pending_del(struct fsctx *fc, const struct ns_path *p, void *handle)
+void ns_pending_del_locked(struct fsctx *fc, const struct ns_path *p, void *handle)
 {
 	char key[4200];
 	pending_key(p, key, sizeof(key));
-	pthread_mutex_lock(&fc->lock);
 	if (map_get(fc->pending, key) == handle) /* a newer create keeps its entry */
 		map_del(fc->pending, key);
+}
+
+void ns_pending_del(struct fsctx *fc, const struct ns_path *p, void *handle)
+{
+	pthread_mutex_lock(&fc->lock);
+	ns_pending_del_locked(fc, p, handle);
 	pthread_mutex_unlock(&fc->lock);
 }
 

@@ -131,6 +131,7 @@ int ns_may_create(struct fsctx *fc, const struct ns_path *p);
  * see them: path -> its open handle (opaque here). */
 void ns_pending_add(struct fsctx *fc, const struct ns_path *p, void *handle);
 void ns_pending_del(struct fsctx *fc, const struct ns_path *p, void *handle);
+void ns_pending_del_locked(struct fsctx *fc, const struct ns_path *p, void *handle);
 /* The handle of a pending file, or NULL. Valid while fc->lock is held. */
 void *ns_pending_get_locked(struct fsctx *fc, const struct ns_path *p);
 

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -46,7 +47,8 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct fsctx *fc = ctx();
 	struct ns_path p;
 	ns_parse(path, &p);
-	int rc = ns_getattr(fc, &p, st);
+	/* An unlinked open file has no path: its handle still answers fstat. */
+	int rc = path ? ns_getattr(fc, &p, st) : -ESTALE;
 	/* A file open for writing has its buffer's size: writes not yet closed
 	 * count (the kernel rarely passes fi, so look the path up too). The
 	 * size is read without the handle's lock: fc->lock is never taken
@@ -56,7 +58,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	if (fi && fh(fi)) {
 		size = handle_size(fh(fi));
 		open_for_write = 1;
-	} else if (p.kind != NS_QUERY) {
+	} else {
 		pthread_mutex_lock(&fc->lock);
 		struct handle *h = ns_pending_get_locked(fc, &p);
 		if (h) {
@@ -132,9 +134,24 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 	return open_common(path, fi, 0);
 }
 
+/* The kernel checks names it looks up, not names it creates through FUSE:
+ * a component over NAME_MAX is refused here. */
+static int name_too_long(const char *path)
+{
+	size_t run = 0;
+	for (; *path; path++) {
+		run = *path == '/' ? 0 : run + 1;
+		if (run > NAME_MAX)
+			return 1;
+	}
+	return 0;
+}
+
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)mode;
+	if (name_too_long(path))
+		return -ENAMETOOLONG;
 	struct ns_path p;
 	ns_parse(path, &p);
 	int rc = ns_may_create(ctx(), &p);
@@ -223,14 +240,29 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 
 static int fs_unlink(const char *path)
 {
+	struct fsctx *fc = ctx();
 	struct ns_path p;
 	ns_parse(path, &p);
-	return ns_unlink(ctx(), &p);
+	int rc = ns_unlink(fc, &p);
+	if (rc != -ENOENT)
+		return rc;
+	/* Created and not yet committed: forget it, so close() stores nothing. */
+	pthread_mutex_lock(&fc->lock);
+	struct handle *h = ns_pending_get_locked(fc, &p);
+	if (h && h->created) {
+		__atomic_store_n(&h->unlinked, 1, __ATOMIC_RELAXED);
+		ns_pending_del_locked(fc, &p, h);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fc->lock);
+	return rc;
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
 	(void)mode;
+	if (name_too_long(path))
+		return -ENAMETOOLONG;
 	struct ns_path p;
 	ns_parse(path, &p);
 	return ns_mkdir(ctx(), &p);
@@ -245,6 +277,8 @@ static int fs_rmdir(const char *path)
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
+	if (name_too_long(to))
+		return -ENAMETOOLONG;
 	struct ns_path a, b;
 	ns_parse(from, &a);
 	ns_parse(to, &b);

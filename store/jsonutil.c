@@ -78,9 +78,19 @@ static int too_deep(const char *p, size_t n)
 
 cJSON *json_parse(const char *p, size_t n)
 {
+	const char *end = NULL;
 	if (!p || too_deep(p, n))
 		return NULL;
-	return cJSON_ParseWithLength(p, n);
+	cJSON *j = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+	/* One value and nothing after it but white space (cJSON stops at the
+	 * end of the first value). */
+	while (j && end && (size_t)(end - p) < n && strchr(" \t\r\n", *end) && *end)
+		end++;
+	if (j && end && (size_t)(end - p) < n && *end) {
+		cJSON_Delete(j);
+		return NULL;
+	}
+	return j;
 }
 
 int json_print(const cJSON *j, struct buf *out)
@@ -168,6 +178,21 @@ int py_repr(const cJSON *j, struct buf *out)
 	return rc ? rc : buf_addc(out, obj ? '}' : ']');
 }
 
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), or 0. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+	if (!n || (n == 3 && p[0] > 0xef))
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+	    (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+		return 0; /* overlong, surrogate, above U+10FFFF */
+	return n;
+}
+
 int json_str_out(const char *str, struct buf *out)
 {
 	int rc = buf_addc(out, '"');
@@ -189,7 +214,16 @@ int json_str_out(const char *str, struct buf *out)
 			rc = buf_adds(out, "\\t");
 			break;
 		default:
-			rc = *p < 0x20 ? buf_addf(out, "\\u%04x", *p) : buf_addc(out, (char)*p);
+			if (*p < 0x20) {
+				rc = buf_addf(out, "\\u%04x", *p);
+			} else if (*p < 0x80) {
+				rc = buf_addc(out, (char)*p);
+			} else {
+				/* Names and texts may hold any bytes: JSON must be UTF-8. */
+				size_t n = utf8_seq_len(p);
+				rc = n ? buf_add(out, p, n) : buf_adds(out, "\xef\xbf\xbd");
+				p += n ? n - 1 : 0;
+			}
 		}
 	}
 	return rc ? rc : buf_addc(out, '"');

@@ -150,8 +150,11 @@ int store_commit_locked(struct store *s, struct txn *t)
 	if (!rc)
 		rc = journal_append(s->jn, frame.data, frame.len);
 	buf_release(&frame);
-	if (rc)
+	if (rc) {
+		errlog_add(s->errs, t->ops[0].key, rc, "cannot record the change in the journal "
+			   "(%s): nothing changed", s->cache_dir);
 		return rc;
+	}
 	s->next_seq++;
 	for (size_t i = 0; i < t->n; i++) {
 		int arc = state_apply(s->st, &t->ops[i]);

@@ -95,8 +95,11 @@ int store_node_write(struct store *s, const char *id, const char *json, size_t l
 		rc = refuse(s, "docstore", id, -EINVAL, err);
 		goto out;
 	}
-	if (!emb && embed_node(s, node, &emb))
-		errlog_add(s->errs, id, 0, "embedding failed; stored without a vector");
+	if (!emb) {
+		if (embed_node(s, node, &emb))
+			errlog_add(s->errs, id, 0, "embedding failed; stored without a vector");
+		emb_len = emb ? s->man.dim : 0;
+	}
 	const char *doc = node_ref_doc_id(node);
 	store_write_begin(s);
 	const struct entry *old = state_get(s->st, COLL_NODES, id);

@@ -7,11 +7,12 @@
 #include "jsonutil.h"
 #include "store_int.h"
 
+/* One line of valid UTF-8 JSON (paths in errors may hold any bytes). */
 static int print_free(cJSON *o, struct buf *out)
 {
-	char *s = o ? cJSON_Print(o) : NULL;
-	int rc = s ? buf_addf(out, "%s\n", s) : -ENOMEM;
-	cJSON_free(s);
+	int rc = o ? json_print_spaced(o, out) : -ENOMEM;
+	if (!rc)
+		rc = buf_addc(out, '\n');
 	cJSON_Delete(o);
 	return rc;
 }

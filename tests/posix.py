@@ -403,8 +403,8 @@ expect("OK", ".ragfs: chown to the owner", os.chown, p(".ragfs/status.json"), ui
 expect("EINVAL", "persist: a name that is not a persist file", write, p("persist/junk.txt"), b"{}")
 expect("EPERM", "persist: unlink docstore.json", os.unlink, p("persist/docstore.json"))
 expect("EPERM", "persist: mkdir inside", os.mkdir, p("persist/sub"))
-got = err(write, p("persist-ts/doc_store.json"), b"{}")  # ENOTSUP until TS import lands, then EINVAL
-tap(got in ("ENOTSUP", "EINVAL"), f"persist-ts: an empty object is not imported: ENOTSUP or EINVAL (got {got})")
+expect("OK", "persist-ts: an empty TS doc store imports (nothing)", write, p("persist-ts/doc_store.json"), b"{}")
+expect("EINVAL", "persist-ts: a malformed TS doc store is refused", write, p("persist-ts/doc_store.json"), b"{x")
 
 expect("EPERM", "root: mkdir a new top folder", os.mkdir, p("newtop"))
 expect("EEXIST", "root: mkdir of an existing top folder", os.mkdir, p("docs"))
