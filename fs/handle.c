@@ -68,6 +68,12 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 	h->size_now = h->data.len;
 	if (h->writable)
 		ns_pending_add(fc, p, h);
+	pthread_mutex_lock(&fc->lock);
+	h->next = fc->handles;
+	if (h->next)
+		h->next->prev = h;
+	fc->handles = h;
+	pthread_mutex_unlock(&fc->lock);
 	*out = h;
 	return 0;
 }
@@ -223,8 +229,31 @@ void handle_free(struct fsctx *fc, struct handle *h)
 		return;
 	if (h->writable)
 		ns_pending_del(fc, &h->path, h);
+	pthread_mutex_lock(&fc->lock);
+	if (h->prev || fc->handles == h) { /* listed (failed opens are not) */
+		if (h->prev)
+			h->prev->next = h->next;
+		else
+			fc->handles = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+	}
+	pthread_mutex_unlock(&fc->lock);
 	buf_release(&h->data);
 	buf_release(&h->result);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+void handle_free_all(struct fsctx *fc)
+{
+	for (;;) {
+		pthread_mutex_lock(&fc->lock);
+		struct handle *h = fc->handles;
+		pthread_mutex_unlock(&fc->lock);
+		if (!h)
+			return;
+		handle_release(fc, h);
+		handle_free(fc, h);
+	}
 }

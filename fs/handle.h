@@ -29,6 +29,7 @@ struct handle {
 	int created;       /* made by create(): not in the store until committed */
 	size_t size_now;   /* data.len, readable without the lock (atomic) */
 	int unlinked;      /* removed before its first commit: never commit (atomic) */
+	struct handle *prev, *next; /* fc->handles, under fc->lock */
 	int written;       /* a write or truncate happened */
 	uint32_t mode;     /* chmod before the first commit (0 = default) */
 	int64_t mtime_ns;  /* utimens before the first commit (0 = now) */
@@ -53,5 +54,8 @@ void handle_set_attr(struct handle *h, uint32_t mode, int64_t mtime_ns);
 /* Current size (for fstat of an open file). */
 size_t handle_size(struct handle *h);
 void handle_free(struct fsctx *fc, struct handle *h);
+/* At unmount: release and free the handles the kernel never released (a
+ * RELEASE still in flight when the session ended). */
+void handle_free_all(struct fsctx *fc);
 
 #endif

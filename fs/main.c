@@ -22,6 +22,7 @@
 
 #include "../store/log.h"
 #include "../store/store.h"
+#include "handle.h"
 #include "ns.h"
 #include "ops.h"
 
@@ -279,6 +280,7 @@ out_unmount:
 	fuse_unmount(f);
 out_destroy:
 	fuse_destroy(f);
+	handle_free_all(&fc);
 out:
 	if (store_close(s)) {
 		LOG_ERR("final flush failed: changes stay in the journal for the next mount");

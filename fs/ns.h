@@ -25,6 +25,8 @@
 #include "../store/map.h"
 #include "../store/store.h"
 
+struct handle;
+
 enum ns_top {
 	TOP_NONE, TOP_DOCS, TOP_DOCSTORE, TOP_INDEX, TOP_VECTOR, TOP_KV, TOP_QUERY,
 	TOP_SEARCH, TOP_RAGFS, TOP_PERSIST, TOP_PERSIST_TS,
@@ -68,6 +70,7 @@ struct fsctx {
 	struct map *queries;   /* query/ name -> struct query_file * */
 	struct map *pending;   /* path -> the handle of a created, uncommitted file */
 	size_t max_file_size;
+	struct handle *handles; /* every open file (handle.c), guarded by lock */
 	/* persist/ file sizes cost a render: kept per state version
 	 * (indexed by enum persist_file). */
 	struct {
