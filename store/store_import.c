@@ -157,6 +157,25 @@ static int check_empty(void *ctx, const char *key, const char *val, size_t len)
 	return 0;
 }
 
+/* Commit an import's transaction, or log why it was refused (and drop it:
+ * a refused file changes nothing). */
+static int import_finish(struct store *s, const char *folder, const char *name,
+			 struct txn *t, int rc, const char *err)
+{
+	if (rc) {
+		char path[300];
+		snprintf(path, sizeof(path), "%s/%s", folder, name);
+		errlog_add(s->errs, path, rc, "import refused: %s", err[0] ? err : "malformed JSON");
+	} else {
+		rc = store_write_begin(s);
+	}
+	if (rc) {
+		txn_free(t);
+		return rc;
+	}
+	return store_write_end(s, t, 0);
+}
+
 int store_import_persist(struct store *s, const char *name, const char *data, size_t len)
 {
 	struct txn t = { 0 };
@@ -182,20 +201,7 @@ int store_import_persist(struct store *s, const char *name, const char *data, si
 	}
 	if (!rc)
 		rc = json_text_members(data, len, fn, &c);
-	if (rc) {
-		char path[300];
-		snprintf(path, sizeof(path), "persist/%s", name);
-		errlog_add(s->errs, path, rc, "import refused: %s",
-			   c.err[0] ? c.err : "malformed JSON");
-		txn_free(&t);
-		return rc;
-	}
-	rc = store_write_begin(s);
-	if (rc) {
-		txn_free(&t);
-		return rc;
-	}
-	return store_write_end(s, &t, 0);
+	return import_finish(s, "persist", name, &t, rc, c.err);
 }
 
 /* ---- LlamaIndex.TS persist dirs (persist-ts/) ----
@@ -655,18 +661,5 @@ int store_import_persist_ts(struct store *s, const char *name, const char *data,
 	free(x.w);
 	buf_release(&x.node);
 	buf_release(&x.tmp);
-	if (rc) {
-		char path[300];
-		snprintf(path, sizeof(path), "persist-ts/%s", name);
-		errlog_add(s->errs, path, rc, "import refused: %s",
-			   x.c.err[0] ? x.c.err : "malformed JSON");
-		txn_free(&t);
-		return rc;
-	}
-	rc = store_write_begin(s);
-	if (rc) {
-		txn_free(&t);
-		return rc;
-	}
-	return store_write_end(s, &t, 0);
+	return import_finish(s, "persist-ts", name, &t, rc, x.c.err);
 }

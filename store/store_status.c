@@ -37,15 +37,27 @@ static size_t coll_count(const struct state *st, const char *coll)
 	return c ? map_count(c) : 0;
 }
 
+struct unindexed {
+	const struct state *st;
+	size_t n;
+};
+
+static int count_one(const char *key, void *val, void *ctx)
+{
+	struct unindexed *u = ctx;
+	(void)val;
+	u->n += !state_get(u->st, COLL_REFDOC, key);
+	return 0;
+}
+
+/* Documents with no nodes (binary, or empty): no sort needed to count. */
 static size_t count_unindexed(const struct state *st)
 {
 	const struct map *docs = state_coll(st, COLL_DOCS);
-	size_t n = 0, ndocs = 0;
-	const char **keys = docs ? map_keys_sorted(docs, &ndocs) : NULL;
-	for (size_t i = 0; i < ndocs; i++)
-		n += !state_get(st, COLL_REFDOC, keys[i]);
-	free(keys);
-	return n;
+	struct unindexed u = { st, 0 };
+	if (docs)
+		map_each(docs, count_one, &u);
+	return u.n;
 }
 
 int store_render_status(struct store *s, struct buf *out)
