@@ -30,7 +30,7 @@ struct cli {
 	char *store;
 	char *mountpoint;
 	char *cache_dir, *embed, *embed_url, *embed_model;
-	char *endpoint, *region, *account, *profile;
+	char *endpoint, *region, *account, *profile, *addressing;
 	unsigned dim, chunk_size, chunk_overlap, top_k, flush_interval;
 	unsigned max_file_mb;
 	int overlap_set;
@@ -49,6 +49,7 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("region=%s", region),
 	OPT("account=%s", account),
 	OPT("profile=%s", profile),
+	OPT("addressing=%s", addressing),
 	OPT("dim=%u", dim),
 	OPT("chunk_size=%u", chunk_size),
 	OPT("chunk_overlap=%u", chunk_overlap),
@@ -98,7 +99,8 @@ static void usage(FILE *f)
 		"  -o endpoint=URL     S3-compatible endpoint (default AWS for the region)\n"
 		"  -o region=R         signing region (default $AWS_REGION or us-east-1)\n"
 		"  -o account=ID       R2 account (default $R2_ACCOUNT_ID)\n"
-		"  -o profile=P        ~/.aws/credentials profile\n");
+		"  -o profile=P        ~/.aws/credentials profile\n"
+		"  -o addressing=A     S3 URL style: auto (default), path or virtual\n");
 }
 
 static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -169,7 +171,8 @@ static int check_mountpoint(const char *mp)
 static void free_cli(struct cli *c)
 {
 	char **strs[] = { &c->store, &c->mountpoint, &c->cache_dir, &c->embed, &c->embed_url,
-			  &c->embed_model, &c->endpoint, &c->region, &c->account, &c->profile };
+			  &c->embed_model, &c->endpoint, &c->region, &c->account, &c->profile,
+			  &c->addressing };
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 }
@@ -225,7 +228,7 @@ static int run(struct cli *c, struct fuse_args *args)
 		.chunk_size = c->chunk_size, .chunk_overlap = c->overlap_set ? c->chunk_overlap : 200,
 		.top_k = c->top_k, .flush_interval = c->flush_interval, .read_only = c->ro,
 		.endpoint = c->endpoint, .region = c->region, .account = c->account,
-		.profile = c->profile,
+		.profile = c->profile, .addressing = c->addressing,
 	};
 	if (c->embed && !strcmp(c->embed, "http")) {
 		if (make_http_embedder(c, &so.embedder))

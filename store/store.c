@@ -297,12 +297,30 @@ static char *object_cache_dir(const struct store_uri *u)
 	return dir;
 }
 
+/* -o addressing=: how the bucket goes into request URLs. */
+static int parse_addressing(const char *a, enum s3_addressing *out, char *err, size_t errlen)
+{
+	if (!a || !strcmp(a, "auto"))
+		*out = S3_ADDR_AUTO;
+	else if (!strcmp(a, "path"))
+		*out = S3_ADDR_PATH;
+	else if (!strcmp(a, "virtual"))
+		*out = S3_ADDR_VHOST;
+	else {
+		snprintf(err, errlen, "addressing=%s: want auto, path or virtual", a);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int open_object_store(struct store *s, const struct store_uri *u,
 			     const struct store_opts *o, char *err, size_t errlen)
 {
 	struct s3_config cfg;
 	int rc = s3_config_from_uri(u, o->endpoint, o->region, o->account, o->profile, &cfg,
 				    err, errlen);
+	if (!rc)
+		rc = parse_addressing(o->addressing, &cfg.addressing, err, errlen);
 	if (!rc)
 		rc = s3_backend_open(&cfg, &s->be, err, errlen);
 	memset(&cfg, 0, sizeof(cfg)); /* the secret key was in it */

@@ -47,6 +47,7 @@ struct store_opts {
 	int read_only;
 	/* s3:// and r2:// stores (NULL: defaults, environment, ~/.aws). */
 	const char *endpoint, *region, *account, *profile;
+	const char *addressing; /* "auto" (NULL), "path" or "virtual" */
 };
 
 struct store;

@@ -10,7 +10,7 @@ check "status.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.r
 check "config.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/config.json'))"
 check "stats.json is JSON" python3 -c "import json,sys; json.load(open('$MNT/.ragfs/stats.json'))"
 check "meta.json is JSON" python3 -c "import json,sys; d=json.load(open('$MNT/vector_store/meta.json')); assert d['dim']==384"
-check "store has a manifest" test -f "$STORE/manifest.json"
+check "store has a manifest" store_has manifest.json
 rumount; ok $? "fusermount3 -u: daemon exits 0"
 
 rmount
@@ -51,17 +51,34 @@ out=$(env -u R2_ACCOUNT_ID "$RAGFS" -f r2://bucket "$MNT" 2>&1); st=$?
 [ $st -ne 0 ] && printf '%s' "$out" | grep -q "account"; ok $? "r2:// without an account: one clear line"
 startup_err "bucket name" "an invalid bucket name" s3://A_B "$MNT"
 startup_err "unknown store scheme" "unknown scheme" "foo://x" "$MNT"
-startup_err "unknown embedder" "unknown embedder" -o embed=magic "$STORE" "$MNT"
-startup_err "dim=" "dim disagrees with the store" -o dim=16 "$STORE" "$MNT"
+startup_err "unknown embedder" "unknown embedder" "${RAGFS_STORE_OPTS[@]}" -o embed=magic "$STORE" "$MNT"
+startup_err "addressing=" "unknown S3 addressing style" -o addressing=sideways s3://bucket/p "$MNT"
+startup_err "dim=" "dim disagrees with the store" "${RAGFS_STORE_OPTS[@]}" -o dim=16 "$STORE" "$MNT"
 startup_err "need STORE" "missing arguments"
 check "no mount left behind" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
 
-# A second daemon on the same store is refused while the first runs.
+# A second daemon on the same store (on s3://: with the same cache dir) is
+# refused while the first runs.
 rmount
 mkdir -p "$WORK/mnt2"
-out=$("$RAGFS" -f "$STORE" "$WORK/mnt2" 2>&1); st=$?
+out=$("$RAGFS" -f "${RAGFS_STORE_OPTS[@]}" "$STORE" "$WORK/mnt2" 2>&1); st=$?
 [ $st -ne 0 ] && printf '%s' "$out" | grep -q "already mounted"; ok $? "second mount of one store is refused"
 rumount
+
+# Virtual-host addressing (bucket in the host name), against the test
+# server's name for it: the same store, seen through the other URL style.
+if [ "${RAGFS_TEST_S3:-0}" = 1 ] && [ -n "${RAGFS_S3_VHOST_ENDPOINT:-}" ]; then
+	"$RAGFS" -f -o "endpoint=$RAGFS_S3_VHOST_ENDPOINT,addressing=virtual,cache_dir=$WORK/cache-vhost" \
+		"$STORE" "$WORK/mnt2" 2>>"$WORK/daemon.log" &
+	vpid=$!
+	for _ in $(seq 1 100); do is_mounted "$WORK/mnt2" && break; sleep 0.1; done
+	is "$(cat "$WORK/mnt2/docs/a.txt" 2>&1)" "hello" "addressing=virtual reads the store"
+	echo vhost > "$WORK/mnt2/docs/vhost.txt"
+	fusermount3 -u "$WORK/mnt2"; wait "$vpid"; ok $? "addressing=virtual: daemon exits 0"
+	rmount
+	is "$(cat "$MNT/docs/vhost.txt" 2>&1)" "vhost" "a write made with addressing=virtual is in the store"
+	rumount
+fi
 
 check "-V prints a version" bash -c "'$RAGFS' -V | grep -q ragfs"
 check "-h prints usage" bash -c "'$RAGFS' -h | grep -q usage"

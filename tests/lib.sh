@@ -61,6 +61,16 @@ setup() {
 	fi
 }
 
+# store_has KEY: the store holds the object/file KEY (on s3:// asked of the
+# server directly, not through the mount).
+store_has() {
+	if [ "${RAGFS_TEST_S3:-0}" = 1 ]; then
+		python3 "$(dirname "${BASH_SOURCE[0]}")/s3_obj.py" head "$STORE/$1"
+	else
+		test -f "$STORE/$1"
+	fi
+}
+
 is_mounted() { grep -q " $1 fuse" /proc/mounts; }
 
 # rmount [ragfs options...]: mount $STORE on $MNT in the foreground, wait.
