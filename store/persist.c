@@ -58,31 +58,49 @@ static void put_key(struct pctx *c, int *first, const char *key)
 	json_write_colon(c->w, c->d);
 }
 
-static const char **sorted_keys(const struct state *st, const char *coll, size_t *n)
+/* Entries are written in first-put order (state_keys_in_order): the order
+ * LlamaIndex's own dicts keep, so a persist dir copied in comes back out in
+ * its own order. */
+
+struct row_key {
+	uint64_t order; /* the node's first-put order; UINT64_MAX: no node */
+	const char *id;
+	size_t row;
+};
+
+static int row_key_cmp(const void *a, const void *b)
 {
-	const struct map *m = state_coll(st, coll);
-	*n = 0;
-	return m ? map_keys_sorted(m, n) : NULL;
+	const struct row_key *x = a, *y = b;
+	if (x->order != y->order)
+		return x->order < y->order ? -1 : 1;
+	return strcmp(x->id, y->id);
 }
 
-static int row_cmp(const void *a, const void *b, void *vi)
+/* Vector rows in their nodes' order, vectors without a node last by id
+ * (malloc'd; NULL with n == 0 when empty). */
+static int ordered_rows(const struct pctx *c, size_t **rows, size_t *n)
 {
-	return strcmp(vecindex_id(vi, *(const size_t *)a), vecindex_id(vi, *(const size_t *)b));
-}
-
-/* Vector rows in id order (malloc'd; NULL with n == 0 when empty). */
-static int sorted_rows(struct vecindex *vi, size_t **rows, size_t *n)
-{
-	*n = vecindex_count(vi);
+	*n = vecindex_count(c->vi);
 	*rows = NULL;
 	if (!*n)
 		return 0;
+	struct row_key *k = malloc(*n * sizeof(*k));
 	*rows = malloc(*n * sizeof(**rows));
-	if (!*rows)
+	if (!k || !*rows) {
+		free(k);
+		free(*rows);
+		*rows = NULL;
 		return -ENOMEM;
+	}
+	for (size_t i = 0; i < *n; i++) {
+		const char *id = vecindex_id(c->vi, i);
+		const struct entry *e = state_get(c->st, COLL_NODES, id);
+		k[i] = (struct row_key){ e ? e->order : UINT64_MAX, id, i };
+	}
+	qsort(k, *n, sizeof(*k), row_key_cmp);
 	for (size_t i = 0; i < *n; i++)
-		(*rows)[i] = i;
-	qsort_r(*rows, *n, sizeof(**rows), row_cmp, vi);
+		(*rows)[i] = k[i].row;
+	free(k);
 	return 0;
 }
 
@@ -207,7 +225,7 @@ static int render_vectors(struct pctx *c)
 	size_t *rows, n;
 	struct buf cls = BUF_INIT, ref = BUF_INIT;
 	struct node_view v;
-	int rc = sorted_rows(c->vi, &rows, &n), first, has_ref;
+	int rc = ordered_rows(c, &rows, &n), first, has_ref;
 	uint32_t dim = vecindex_dim(c->vi);
 	if (rc)
 		return rc;
@@ -279,7 +297,7 @@ static const char *py_type_code(const char *cls)
 static int py_coll(struct pctx *c, const char *coll, int wrap_nodes, const char *skip)
 {
 	size_t n;
-	const char **keys = sorted_keys(c->st, coll, &n);
+	const char **keys = state_keys_in_order(c->st, coll, &n);
 	struct buf cls = BUF_INIT, ref = BUF_INIT;
 	struct node_view v;
 	int first = 1, rc = 0, has_ref;
@@ -309,17 +327,31 @@ static int py_coll(struct pctx *c, const char *coll, int wrap_nodes, const char 
 	return rc;
 }
 
+/* Python's SimpleKVStore keeps collections in the order they were first
+ * touched: the three come in their first entries' order (a file copied in
+ * keeps its own), empty ones in the order a real file has them. */
 static int render_py_docstore(struct pctx *c)
 {
-	int rc;
-	jw_puts(c->w, "{\"docstore/metadata\": ");
-	rc = py_coll(c, COLL_DOCMETA, 0, NULL);
-	jw_puts(c->w, ", \"docstore/ref_doc_info\": ");
-	if (!rc)
-		rc = py_coll(c, COLL_REFDOC, 0, NULL);
-	jw_puts(c->w, ", \"docstore/data\": ");
-	if (!rc)
-		rc = py_coll(c, COLL_NODES, 1, NULL);
+	const char *colls[3] = { COLL_DOCMETA, COLL_REFDOC, COLL_NODES };
+	uint64_t first[3];
+	int rc = 0;
+	for (int i = 0; i < 3; i++)
+		first[i] = state_coll_first(c->st, colls[i]);
+	for (int i = 1; i < 3; i++) /* insertion sort: stable, three items */
+		for (int j = i; j > 0 && first[j] < first[j - 1]; j--) {
+			uint64_t f = first[j];
+			const char *n = colls[j];
+			first[j] = first[j - 1];
+			colls[j] = colls[j - 1];
+			first[j - 1] = f;
+			colls[j - 1] = n;
+		}
+	for (int i = 0; i < 3 && !rc; i++) {
+		jw_puts(c->w, i ? ", " : "{");
+		json_write_string(c->w, JSON_PY, colls[i], strlen(colls[i]));
+		jw_puts(c->w, ": ");
+		rc = py_coll(c, colls[i], !strcmp(colls[i], COLL_NODES), NULL);
+	}
 	jw_write(c->w, "}", 1);
 	return rc;
 }
@@ -330,7 +362,7 @@ static int render_py_docstore(struct pctx *c)
 static int py_default_struct(struct pctx *c)
 {
 	size_t *rows, n;
-	int first = 1, rc = sorted_rows(c->vi, &rows, &n);
+	int first = 1, rc = ordered_rows(c, &rows, &n);
 	if (rc)
 		return rc;
 	jw_puts(c->w, "{\"__type__\": \"vector_store\", \"__data__\": \"");
@@ -353,7 +385,7 @@ static int py_default_struct(struct pctx *c)
 static int render_py_index(struct pctx *c)
 {
 	size_t n;
-	const char **keys = sorted_keys(c->st, COLL_INDEX, &n);
+	const char **keys = state_keys_in_order(c->st, COLL_INDEX, &n);
 	int first = 1, rc;
 	if (n && !keys)
 		return -ENOMEM;
@@ -732,7 +764,7 @@ static cJSON *ts_node_of(struct pctx *c, const char *id, const char **type, int 
 static int render_ts_docstore(struct pctx *c)
 {
 	size_t n;
-	const char **keys = sorted_keys(c->st, COLL_DOCMETA, &n);
+	const char **keys = state_keys_in_order(c->st, COLL_DOCMETA, &n);
 	int first = 1, rc = 0;
 	char h[72];
 	if (n && !keys)
@@ -762,7 +794,7 @@ static int render_ts_docstore(struct pctx *c)
 	}
 	free(keys);
 
-	keys = sorted_keys(c->st, COLL_NODES, &n);
+	keys = state_keys_in_order(c->st, COLL_NODES, &n);
 	if (n && !keys)
 		return -ENOMEM;
 	jw_puts(c->w, "},\"docstore/data\":{");
@@ -786,7 +818,7 @@ static int render_ts_docstore(struct pctx *c)
 	}
 	free(keys);
 
-	keys = sorted_keys(c->st, COLL_REFDOC, &n);
+	keys = state_keys_in_order(c->st, COLL_REFDOC, &n);
 	if (n && !keys)
 		return -ENOMEM;
 	jw_puts(c->w, "},\"docstore/ref_doc_info\":{");
@@ -815,7 +847,7 @@ static int render_ts_docstore(struct pctx *c)
 static int render_ts_index(struct pctx *c)
 {
 	size_t *rows, n, nk;
-	int first = 1, rc = sorted_rows(c->vi, &rows, &n);
+	int first = 1, rc = ordered_rows(c, &rows, &n);
 	const char *type;
 	if (rc)
 		return rc;
@@ -837,7 +869,7 @@ static int render_ts_index(struct pctx *c)
 	free(rows);
 	jw_puts(c->w, "},\"type\":\"simple_dict\"}");
 
-	const char **keys = sorted_keys(c->st, COLL_INDEX, &nk);
+	const char **keys = state_keys_in_order(c->st, COLL_INDEX, &nk);
 	if (nk && !keys)
 		return -ENOMEM;
 	for (size_t i = 0; i < nk && !rc && !c->w->err; i++) {

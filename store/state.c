@@ -12,9 +12,11 @@
 struct state {
 	struct map *colls;     /* name -> struct map * of struct entry * */
 	struct vecindex *vecs;
+	struct vecindex *next; /* a re-embedding's target vectors, or NULL */
 	struct map *node_meta; /* node id -> cJSON * (metadata object) */
 	struct bm25 *text;     /* keyword index over node texts */
 	uint64_t version;      /* bumped by every applied op */
+	uint64_t puts;         /* entries' first-put counter (struct entry.order) */
 	uint32_t dim;
 };
 
@@ -61,21 +63,24 @@ void state_free(struct state *st)
 	map_free(st->colls, coll_free);
 	map_free(st->node_meta, meta_free);
 	vecindex_free(st->vecs);
+	vecindex_free(st->next);
 	bm25_free(st->text);
 	free(st);
 }
 
-static int apply_vector(struct state *st, const struct frame_op *op)
+/* An op on ragfs.vectors (vi: the active set) or ragfs.vectors.next. */
+static int apply_vector(struct vecindex *vi, const struct frame_op *op)
 {
 	if (op->type == FRAME_DEL) {
-		int rc = vecindex_remove(st->vecs, op->key);
+		int rc = vi ? vecindex_remove(vi, op->key) : 0;
 		return rc == -ENOENT ? 0 : rc;
 	}
 	if (op->type == FRAME_ATTR)
 		return 0;
-	if (op->val_len != (uint64_t)st->dim * sizeof(float)) {
-		LOG_WARN("vector %s: %llu bytes, want %u: skipped", op->key,
-			 (unsigned long long)op->val_len, st->dim * 4);
+	uint32_t dim = vi ? vecindex_dim(vi) : 0;
+	if (op->val_len != (uint64_t)dim * sizeof(float)) {
+		LOG_WARN("%s %s: %llu bytes, want %u: skipped", op->coll, op->key,
+			 (unsigned long long)op->val_len, dim * 4);
 		return -EINVAL;
 	}
 	/* Frame payloads are not float-aligned: copy out. */
@@ -83,9 +88,69 @@ static int apply_vector(struct state *st, const struct frame_op *op)
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, op->val, op->val_len);
-	int rc = vecindex_set(st->vecs, op->key, v);
+	int rc = vecindex_set(vi, op->key, v);
 	free(v);
 	return rc;
+}
+
+/* The "dim" of a ragfs.embedder record, 0 when it has none. */
+static uint32_t record_dim(const void *val, size_t len)
+{
+	cJSON *j = json_parse(val, len);
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "dim");
+	uint32_t dim = cJSON_IsNumber(d) && d->valuedouble >= 1 && d->valuedouble <= 65536 ?
+		(uint32_t)d->valuedouble : 0;
+	cJSON_Delete(j);
+	return dim;
+}
+
+static int same_value(const struct entry *e, const struct frame_op *op)
+{
+	return e && e->len == op->val_len && !memcmp(e->val, op->val, op->val_len);
+}
+
+static struct vecindex *new_set(uint32_t dim)
+{
+	struct vecindex *vi = NULL;
+	if (dim && vecindex_new(dim, &vi))
+		LOG_ERR("out of memory for a vector set of dim %u", dim);
+	return vi;
+}
+
+/* ragfs.embedder records move the vector sets (rules in state.h). Runs
+ * before the record itself is stored. */
+static void embed_record(struct state *st, const struct frame_op *op)
+{
+	const struct entry *target = state_get(st, COLL_EMBEDDER, EMBED_TARGET);
+	if (op->type == FRAME_ATTR)
+		return;
+	if (!strcmp(op->key, EMBED_TARGET)) {
+		if (op->type == FRAME_PUT && st->next && same_value(target, op))
+			return; /* the same target again: a resume keeps its vectors */
+		vecindex_free(st->next);
+		st->next = op->type == FRAME_PUT ? new_set(record_dim(op->val, op->val_len)) : NULL;
+		return;
+	}
+	if (strcmp(op->key, EMBED_ACTIVE) || op->type != FRAME_PUT)
+		return;
+	if (st->next && same_value(target, op)) { /* the switch-over */
+		vecindex_free(st->vecs);
+		st->vecs = st->next;
+		st->next = NULL;
+		st->dim = vecindex_dim(st->vecs);
+		entry_free(map_del(map_get(st->colls, COLL_EMBEDDER), EMBED_TARGET));
+		return;
+	}
+	uint32_t dim = record_dim(op->val, op->val_len);
+	struct vecindex *vi = dim && dim != st->dim ? new_set(dim) : NULL;
+	if (!vi)
+		return;
+	if (vecindex_count(st->vecs))
+		LOG_WARN("the embedder record says dim %u: %zu vectors of dim %u dropped", dim,
+			 vecindex_count(st->vecs), st->dim);
+	vecindex_free(st->vecs);
+	st->vecs = vi;
+	st->dim = dim;
 }
 
 /* Keep the parsed metadata of nodes for filtering, and their text in the
@@ -96,6 +161,8 @@ static void track_node(struct state *st, const struct frame_op *op)
 	if (op->type == FRAME_ATTR)
 		return;
 	bm25_remove(st->text, op->key);
+	/* A re-embedded vector is for the text it was made from. */
+	int drop_next = st->next && vecindex_find(st->next, op->key) >= 0;
 	if (op->type == FRAME_PUT) {
 		cJSON *node = json_parse(op->val, op->val_len);
 		cJSON *m = cJSON_GetObjectItemCaseSensitive(node, "metadata");
@@ -104,8 +171,17 @@ static void track_node(struct state *st, const struct frame_op *op)
 			meta = cJSON_DetachItemViaPointer(node, m);
 		if (cJSON_IsString(text) && bm25_set(st->text, op->key, text->valuestring))
 			LOG_ERR("node %s: out of memory for the keyword index", op->key);
+		if (drop_next && cJSON_IsString(text)) {
+			const struct entry *e = state_get(st, COLL_NODES, op->key);
+			cJSON *was = e ? json_parse(e->val, e->len) : NULL;
+			const cJSON *t = cJSON_GetObjectItemCaseSensitive(was, "text");
+			drop_next = !cJSON_IsString(t) || strcmp(t->valuestring, text->valuestring);
+			cJSON_Delete(was);
+		}
 		cJSON_Delete(node);
 	}
+	if (drop_next)
+		vecindex_remove(st->next, op->key);
 	cJSON *old = map_del(st->node_meta, op->key);
 	cJSON_Delete(old);
 	if (meta && map_put(st->node_meta, op->key, meta, NULL))
@@ -125,7 +201,7 @@ static struct map *coll_get_or_make(struct state *st, const char *name)
 	return c;
 }
 
-static int apply_put(struct map *c, const struct frame_op *op)
+static int apply_put(struct state *st, struct map *c, const struct frame_op *op)
 {
 	struct entry *e = calloc(1, sizeof(*e));
 	if (!e || !(e->val = malloc(op->val_len + 1))) {
@@ -143,6 +219,7 @@ static int apply_put(struct map *c, const struct frame_op *op)
 		entry_free(e);
 		return -ENOMEM;
 	}
+	e->order = old ? old->order : ++st->puts;
 	entry_free(old);
 	return 0;
 }
@@ -151,9 +228,13 @@ int state_apply(struct state *st, const struct frame_op *op)
 {
 	st->version++;
 	if (!strcmp(op->coll, COLL_VECS))
-		return apply_vector(st, op);
+		return apply_vector(st->vecs, op);
+	if (!strcmp(op->coll, COLL_VECS_NEXT))
+		return apply_vector(st->next, op);
 	if (!strcmp(op->coll, COLL_NODES))
 		track_node(st, op);
+	if (!strcmp(op->coll, COLL_EMBEDDER))
+		embed_record(st, op);
 
 	struct map *c;
 	if (op->type == FRAME_DEL) {
@@ -168,7 +249,7 @@ int state_apply(struct state *st, const struct frame_op *op)
 	if (!c)
 		return -ENOMEM;
 	if (op->type == FRAME_PUT)
-		return apply_put(c, op);
+		return apply_put(st, c, op);
 	struct entry *e = map_get(c, op->key);
 	if (e) { /* FRAME_ATTR */
 		e->mtime_ns = op->mtime_ns;
@@ -186,6 +267,63 @@ const struct entry *state_get(const struct state *st, const char *coll, const ch
 const struct map *state_coll(const struct state *st, const char *coll)
 {
 	return map_get(st->colls, coll);
+}
+
+struct keyed {
+	const char *key;
+	uint64_t order;
+};
+
+static int keyed_put(const char *key, void *val, void *ctx)
+{
+	struct keyed **next = ctx;
+	*(*next)++ = (struct keyed){ key, ((const struct entry *)val)->order };
+	return 0;
+}
+
+static int keyed_cmp(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+const char **state_keys_in_order(const struct state *st, const char *coll, size_t *n)
+{
+	const struct map *c = map_get(st->colls, coll);
+	*n = c ? map_count(c) : 0;
+	if (!*n)
+		return NULL;
+	struct keyed *k = malloc(*n * sizeof(*k)), *next = k;
+	const char **keys = malloc(*n * sizeof(*keys));
+	if (k && keys) {
+		map_each(c, keyed_put, &next);
+		qsort(k, *n, sizeof(*k), keyed_cmp);
+		for (size_t i = 0; i < *n; i++)
+			keys[i] = k[i].key;
+	} else {
+		free(keys);
+		keys = NULL;
+	}
+	free(k);
+	return keys;
+}
+
+static int min_order(const char *key, void *val, void *ctx)
+{
+	uint64_t *min = ctx, o = ((const struct entry *)val)->order;
+	(void)key;
+	if (o < *min)
+		*min = o;
+	return 0;
+}
+
+uint64_t state_coll_first(const struct state *st, const char *coll)
+{
+	const struct map *c = map_get(st->colls, coll);
+	uint64_t min = UINT64_MAX;
+	if (c)
+		map_each(c, min_order, &min);
+	return min;
 }
 
 const char **state_coll_names(const struct state *st, size_t *n)
@@ -206,6 +344,11 @@ const cJSON *state_node_meta(const struct state *st, const char *node_id)
 uint64_t state_version(const struct state *st)
 {
 	return st->version;
+}
+
+struct vecindex *state_next_vectors(const struct state *st)
+{
+	return st->next;
 }
 
 struct bm25 *state_text_index(const struct state *st)
@@ -254,36 +397,50 @@ static int snap_add(struct snap *s, const struct frame_op *op)
 	return s->bytes >= SNAP_FRAME_BYTES ? snap_flush(s) : 0;
 }
 
-static int snap_entry(const char *key, void *val, void *ctx)
+static int snap_entry(struct snap *s, const char *key, const struct entry *e)
 {
-	struct snap *s = ctx;
-	const struct entry *e = val;
 	struct frame_op op = { .type = FRAME_PUT, .coll = s->coll, .coll_len = strlen(s->coll),
 			       .key = key, .key_len = strlen(key), .val = e->val,
 			       .val_len = e->len, .mtime_ns = e->mtime_ns, .mode = e->mode };
 	return snap_add(s, &op);
 }
 
-static int snap_coll(const char *name, void *val, void *ctx)
+static int snap_vectors(struct snap *s, struct vecindex *vi, const char *coll)
 {
-	struct snap *s = ctx;
-	s->coll = name;
-	return map_each(val, snap_entry, s);
+	size_t n = vecindex_count(vi);
+	int rc = 0;
+	for (size_t row = 0; row < n && !rc; row++) {
+		const char *id = vecindex_id(vi, row);
+		struct frame_op op = { .type = FRAME_PUT, .coll = coll, .coll_len = strlen(coll),
+				       .key = id, .key_len = strlen(id), .val = vecindex_row(vi, row),
+				       .val_len = (uint64_t)vecindex_dim(vi) * sizeof(float) };
+		rc = snap_add(s, &op);
+	}
+	return rc;
 }
 
 int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out)
 {
 	struct snap s = { .seq = seq, .out = out };
-	int rc = map_each(st->colls, snap_coll, &s);
-	size_t n = vecindex_count(st->vecs);
-	for (size_t row = 0; row < n && !rc; row++) {
-		const char *id = vecindex_id(st->vecs, row);
-		struct frame_op op = { .type = FRAME_PUT, .coll = COLL_VECS,
-				       .coll_len = strlen(COLL_VECS), .key = id,
-				       .key_len = strlen(id), .val = vecindex_row(st->vecs, row),
-				       .val_len = (uint64_t)st->dim * sizeof(float) };
-		rc = snap_add(&s, &op);
+	size_t ncolls;
+	const char **colls = state_coll_names(st, &ncolls);
+	int rc = ncolls && !colls ? -ENOMEM : 0;
+	for (size_t i = 0; i < ncolls && !rc; i++) {
+		size_t n;
+		const char **keys = state_keys_in_order(st, colls[i], &n);
+		if (n && !keys)
+			rc = -ENOMEM;
+		s.coll = colls[i];
+		for (size_t j = 0; j < n && !rc; j++)
+			rc = snap_entry(&s, keys[j], state_get(st, colls[i], keys[j]));
+		free(keys);
 	}
+	free(colls);
+	/* Vectors after the records and nodes they depend on. */
+	if (!rc)
+		rc = snap_vectors(&s, st->vecs, COLL_VECS);
+	if (!rc && st->next)
+		rc = snap_vectors(&s, st->next, COLL_VECS_NEXT);
 	if (!rc)
 		rc = snap_flush(&s);
 	free(s.ops);

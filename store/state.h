@@ -9,6 +9,14 @@
  *   ragfs.dirs              explicit folders under docs/ -> empty
  *   ragfs.kvdirs            explicit kvstore/ collections -> empty
  *   ragfs.vectors           node id -> dim float32 (held by the vecindex only)
+ *   ragfs.embedder          "active": {"embed", "model", "dim"[, "url"]}, the
+ *                           embedder the vectors were made with (absent: the
+ *                           manifest's embed and dim); "target": the one a
+ *                           re-embedding is building vectors for
+ *   ragfs.vectors.next      node id -> target-dim float32 (a second vecindex,
+ *                           present while "target" is; store_reembed.c)
+ *   ragfs.index             "default" -> the vector index id, once one was
+ *                           imported (else the manifest's index_id)
  *   docstore/data           node id -> node JSON
  *   docstore/metadata       node or doc id -> {"doc_hash", "ref_doc_id"}
  *   docstore/ref_doc_info   doc id -> {"node_ids": [...], "metadata": {...}}
@@ -39,7 +47,12 @@
 #define COLL_DOCMETA "docstore/metadata"
 #define COLL_REFDOC "docstore/ref_doc_info"
 #define COLL_INDEX "index_store/data"
+#define COLL_INDEX_ID "ragfs.index" /* key "default": the vector index's id */
 #define COLL_INTERNAL_PREFIX "ragfs."
+#define COLL_EMBEDDER "ragfs.embedder"
+#define COLL_VECS_NEXT "ragfs.vectors.next"
+#define EMBED_ACTIVE "active"
+#define EMBED_TARGET "target"
 
 struct entry {
 	char *val; /* malloc'd, NUL-terminated after len bytes */
@@ -47,6 +60,8 @@ struct entry {
 	int64_t mtime_ns;
 	int64_t ctime_ns;
 	uint32_t mode; /* permission bits; 0 = default */
+	uint64_t order; /* when the key was first put (kept by overwrites): exports
+			 * list entries in this order, as LlamaIndex's dicts do */
 };
 
 struct state;
@@ -62,9 +77,24 @@ int state_apply(struct state *st, const struct frame_op *op);
 const struct entry *state_get(const struct state *st, const char *coll, const char *key);
 /* The collection's map (key -> struct entry *), or NULL when empty/absent. */
 const struct map *state_coll(const struct state *st, const char *coll);
+/* The collection's keys in first-put order (malloc'd array of borrowed
+ * strings; NULL with *n == 0 when empty or absent, NULL with *n > 0 on ENOMEM). */
+const char **state_keys_in_order(const struct state *st, const char *coll, size_t *n);
+/* The smallest first-put order among the collection's entries (roughly when
+ * the collection was first touched); UINT64_MAX when empty or absent. */
+uint64_t state_coll_first(const struct state *st, const char *coll);
 /* All collection names, sorted (malloc'd array of borrowed strings). */
 const char **state_coll_names(const struct state *st, size_t *n);
 struct vecindex *state_vectors(const struct state *st);
+/* The vectors a re-embedding is building (NULL when none is). Rules: a PUT
+ * of ragfs.embedder/target with a new value starts an empty set of its dim
+ * (the same value again keeps it: a resume); a DEL drops it; a node whose
+ * text changes or that is deleted loses its vector there; a PUT of
+ * ragfs.embedder/active equal to the target makes the set the active
+ * vectors in one step (the old ones are freed, the target record goes); a
+ * PUT of "active" with another dim (a snapshot, a new store) starts an empty
+ * active set of that dim. */
+struct vecindex *state_next_vectors(const struct state *st);
 /* Parsed metadata of a node (NULL when the node has none). */
 const cJSON *state_node_meta(const struct state *st, const char *node_id);
 uint32_t state_dim(const struct state *st);
@@ -74,7 +104,8 @@ uint64_t state_version(const struct state *st);
 struct bm25 *state_text_index(const struct state *st);
 
 /* Encode the whole image as frames numbered from *seq (incremented per
- * frame) into out: a compacted segment. 0 or -ENOMEM. */
+ * frame) into out: a compacted segment, each collection in first-put order
+ * (so a replay keeps the order). 0 or -ENOMEM. */
 int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out);
 
 #endif

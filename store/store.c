@@ -161,6 +161,7 @@ int store_commit_locked(struct store *s, struct txn *t)
 		if (arc)
 			LOG_ERR("apply %s/%s: %s", t->ops[i].coll, t->ops[i].key, strerror(-arc));
 	}
+	store_sync_index_id(s);
 	return 0;
 }
 
@@ -455,6 +456,8 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	if (!rc)
 		rc = store_replay_journal(s, err, errlen);
 	if (!rc)
+		store_sync_index_id(s);
+	if (!rc)
 		rc = make_embedder(s, o, err, errlen);
 	if (!rc)
 		rc = store_embed_init(s);
@@ -507,6 +510,9 @@ int store_close(struct store *s)
 	errlog_close(s->errs);
 	backend_close(s->be);
 	manifest_clear(&s->man);
+	for (size_t i = 0; i < s->n_index_ids; i++)
+		free(s->index_ids[i]);
+	free(s->index_ids);
 	pthread_rwlock_destroy(&s->lock);
 	pthread_mutex_destroy(&s->flush_lock);
 	pthread_mutex_destroy(&s->stop_lock);
@@ -536,7 +542,27 @@ void store_read_end(struct store *s)
 
 const char *store_index_id(const struct store *s)
 {
-	return s->man.index_id;
+	const char *id = __atomic_load_n(&s->index_id, __ATOMIC_ACQUIRE);
+	return id ? id : s->man.index_id;
+}
+
+void store_sync_index_id(struct store *s)
+{
+	const struct entry *e = state_get(s->st, COLL_INDEX_ID, "default");
+	const char *now = s->index_id;
+	if (!e || (now && !strcmp(now, e->val)))
+		return;
+	char **ids = realloc(s->index_ids, (s->n_index_ids + 1) * sizeof(*ids));
+	char *id = strdup(e->val);
+	if (ids)
+		s->index_ids = ids;
+	if (!ids || !id) {
+		free(id);
+		LOG_ERR("out of memory for the index id %s", e->val);
+		return;
+	}
+	ids[s->n_index_ids++] = id;
+	__atomic_store_n(&s->index_id, id, __ATOMIC_RELEASE);
 }
 
 struct errlog *store_errlog(struct store *s)

@@ -206,6 +206,7 @@ static int merge_remote(struct store *s)
 				.after = manifest_writer_seq(&remote, s->writer_id) };
 	if (!rc)
 		rc = apply_frames(&r, mine.data, mine.len);
+	store_sync_index_id(s);
 	pthread_rwlock_unlock(&s->lock);
 	manifest_clear(&s->man);
 	s->man = remote;

@@ -33,6 +33,7 @@ struct import_ctx {
 	const char *coll; /* target collection for a members walk */
 	char err[256];
 	size_t n;
+	int index_id_seen; /* a vector index struct was met (its id adopted) */
 };
 
 static int put_text(struct import_ctx *c, const char *coll, const char *key, const char *val,
@@ -79,7 +80,28 @@ static int import_collection(void *ctx, const char *key, const char *val, size_t
 	return json_text_members(val, len, import_entry, c);
 }
 
-/* index_store/data: keep structs that are not vector_store ones. */
+/* The file's first vector index struct stands for the store's one vector
+ * index: its id becomes the store's (so LlamaIndex loads it by the id it
+ * saved); later ones are kept verbatim like other structs. The id names
+ * index_store/<id>.json, so it must be a usable file name. Returns 1 when the
+ * struct was adopted, 0 when it is to be kept, or -EINVAL. */
+static int adopt_index_id(struct import_ctx *c, const char *id)
+{
+	if (c->index_id_seen)
+		return 0;
+	c->index_id_seen = 1;
+	size_t n = strlen(id);
+	if (!n || n > 200 || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, "..")) {
+		snprintf(c->err, sizeof(c->err), "index id \"%.80s\" cannot name a file", id);
+		return -EINVAL;
+	}
+	if (strcmp(id, store_index_id(c->s)))
+		put_text(c, COLL_INDEX_ID, "default", id, n);
+	return 1;
+}
+
+/* index_store/data: the vector index struct is the store's own (rendered,
+ * not stored); others are kept. */
 static int import_struct(void *ctx, const char *key, const char *val, size_t len)
 {
 	struct import_ctx *c = ctx;
@@ -89,8 +111,9 @@ static int import_struct(void *ctx, const char *key, const char *val, size_t len
 	int vector = !json_text_member(val, len, "__type__", &type, &tlen) &&
 		     !json_text_string(type, tlen, &t) && t.data && !strcmp(t.data, "vector_store");
 	buf_release(&t);
-	if (vector)
-		return 0;
+	int rc = vector ? adopt_index_id(c, key) : 0;
+	if (rc)
+		return rc < 0 ? rc : 0;
 	return put_text(c, COLL_INDEX, key, val, len);
 }
 
@@ -610,8 +633,11 @@ static int ts_import_struct(void *ctx, const char *key, const char *val, size_t 
 		return -EINVAL;
 	}
 	if (!json_text_member(val, len, "type", &t, &tl) && tl == 13 &&
-	    !memcmp(t, "\"simple_dict\"", 13))
-		return 0; /* the store's default struct stands for it */
+	    !memcmp(t, "\"simple_dict\"", 13)) {
+		int rc = adopt_index_id(c, key);
+		if (rc)
+			return rc < 0 ? rc : 0;
+	}
 	return put_text(c, COLL_INDEX, key, val, len);
 }
 

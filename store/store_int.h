@@ -47,6 +47,12 @@ struct store {
 	char man_etag[BACKEND_ETAG_MAX];
 	char writer_id[40]; /* this cache dir's writer id (cache_dir/writer) */
 	uint64_t merges;    /* other writers' commits merged in */
+	/* The vector index id once one was imported (COLL_INDEX_ID), published
+	 * atomically for readers that hold no lock; every string published is
+	 * kept until close, so a reader's pointer stays valid. */
+	const char *index_id;
+	char **index_ids;
+	size_t n_index_ids;
 
 	pthread_t flusher;
 	int flusher_running;
@@ -72,6 +78,10 @@ struct store {
 		uint64_t failures, embedded;
 	} eq;
 };
+
+/* Publish the state's imported index id, if it changed. Caller holds the
+ * write lock. */
+void store_sync_index_id(struct store *s);
 
 /* A transaction being built: ops own copies of their strings and values. */
 struct txn {

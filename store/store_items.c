@@ -226,7 +226,7 @@ int store_index_write(struct store *s, const char *id, const char *json, size_t 
 {
 	if (s->opts.read_only)
 		return -EROFS;
-	if (!strcmp(id, s->man.index_id))
+	if (!strcmp(id, store_index_id(s)))
 		return refuse(s, "index_store", id, -EPERM,
 			      "the default vector index struct is maintained by ragfs");
 	int rc = check_object(s, "index_store", id, json, len);
@@ -235,7 +235,7 @@ int store_index_write(struct store *s, const char *id, const char *json, size_t 
 
 int store_index_delete(struct store *s, const char *id)
 {
-	if (!strcmp(id, s->man.index_id))
+	if (!strcmp(id, store_index_id(s)))
 		return refuse(s, "index_store", id, -EPERM,
 			      "the default vector index struct is maintained by ragfs");
 	return del_value(s, COLL_INDEX, id);

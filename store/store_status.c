@@ -189,7 +189,7 @@ int store_render_config(struct store *s, struct buf *out)
 	cJSON_AddNumberToObject(o, "flush_interval", s->opts.flush_interval);
 	cJSON_AddBoolToObject(o, "ro", s->opts.read_only);
 	cJSON_AddStringToObject(o, "store_id", s->man.store_id);
-	cJSON_AddStringToObject(o, "index_id", s->man.index_id);
+	cJSON_AddStringToObject(o, "index_id", store_index_id(s));
 	cJSON_AddStringToObject(o, "layout", "ragfs-store v1");
 	return print_free(o, out);
 }
@@ -200,12 +200,16 @@ int store_render_default_index(struct store *s, const struct state *st, struct b
 	 * with IndexDict fields in dataclass order. */
 	struct vecindex *vi = state_vectors(st);
 	struct buf data = BUF_INIT;
-	int rc = buf_addf(&data, "{\"index_id\": \"%s\", \"summary\": null, \"nodes_dict\": {",
-			  s->man.index_id);
+	int rc = buf_adds(&data, "{\"index_id\": ");
+	rc = rc ? rc : json_str_out(store_index_id(s), &data);
+	rc = rc ? rc : buf_adds(&data, ", \"summary\": null, \"nodes_dict\": {");
 	size_t n = vecindex_count(vi);
 	for (size_t i = 0; i < n && !rc; i++) {
 		const char *id = vecindex_id(vi, i);
-		rc = buf_addf(&data, "%s\"%s\": \"%s\"", i ? ", " : "", id, id);
+		rc = i ? buf_adds(&data, ", ") : 0;
+		rc = rc ? rc : json_str_out(id, &data);
+		rc = rc ? rc : buf_adds(&data, ": ");
+		rc = rc ? rc : json_str_out(id, &data);
 	}
 	if (!rc)
 		rc = buf_adds(&data, "}, \"doc_id_dict\": {}, \"embeddings_dict\": {}}");

@@ -210,6 +210,9 @@ cp "$PLAIN"/*.json "$MNT/persist-ts/"
 ok $? "(v) cp TS's persist dir into MOUNT/persist-ts/"
 is "$(status_field vectors)" "$NNODES" "(v) ragfs holds every vector"
 run_check "" same-objects.mjs "$PLAIN" "$MNT/persist-ts" "(v)"
+for f in "$PLAIN"/*.json; do
+	check "(v) $(basename "$f") re-exports byte for byte (the whole file)" cmp "$f" "$MNT/persist-ts/$(basename "$f")"
+done
 cp "$PLAIN"/*.json "$MNT/persist-ts/"
 run_check "" same-objects.mjs "$PLAIN" "$MNT/persist-ts" "(v) after a second cp"
 same_answers "(v)"

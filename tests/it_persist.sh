@@ -83,8 +83,16 @@ objs = re.findall(r'\{"__data__": \{"id_": .*?"class_name": "TextNode"\}, "__typ
 assert objs and all(o in out for o in objs), len(objs)
 PY
 nid=$(ls "$M/docstore" | head -1); nid=${nid%.json}
+for f in "$FIX"/*.json; do
+	check "persist/$(basename "$f") re-exports byte for byte (the whole file)" cmp "$f" "$M/persist/$(basename "$f")"
+done
+check "the index id LlamaIndex saved is the store's" grep -q '"fixture-index"' "$M/.ragfs/config.json"
 check "an imported node is found by its own vector" bash -c "python3 -c \"import struct,json; v=struct.unpack('<64f', open('$M/vector_store/$nid.f32','rb').read()); print(json.dumps({'embedding': list(v), 'top_k': 1}))\" > '$M/query/own' && grep -q '\"node_id\": \"$nid\"' '$M/query/own'"
 before=$(python3 -c "import json; print(json.load(open('$M/.ragfs/status.json'))['nodes'])")
+rumount; rmount -o embed=none,dim=64
+for f in "$FIX"/*.json; do
+	check "after a remount, persist/$(basename "$f") is still byte for byte" cmp "$f" "$M/persist/$(basename "$f")"
+done
 is "$(pyerr write "$M/persist/docstore.json" '{"docstore/data": {"x": ')" "EINVAL" "a malformed persist file is refused"
 is "$(pyerr write "$M/persist/default__vector_store.json" '{"embedding_dict": {"x": [1, 2]}}')" "EINVAL" "a vector of the wrong dimension is refused"
 is "$(python3 -c "import json; print(json.load(open('$M/.ragfs/status.json'))['nodes'])")" "$before" "refused imports change nothing"
@@ -121,6 +129,9 @@ for name, keys in (("doc_store.json", ("docstore/data",)), ("doc_store.json", ("
     a, b = objs(f"{fix}/{name}", *keys), objs(f"{m}/persist-ts/{name}", *keys)
     assert a == b, (name, keys, [k for k in a if a[k] != b.get(k)][:3])
 PY
+for f in "$TSFIX"/*.json; do
+	check "persist-ts/$(basename "$f") re-exports byte for byte (the whole file)" cmp "$f" "$M/persist-ts/$(basename "$f")"
+done
 check "the persist/ export of the TS import loads in LlamaIndex's way" python3 "$HERE/persist_py_check.py" "$M/persist"
 before=$(stat -c %s "$M/persist-ts/doc_store.json")
 check "importing the same files again changes nothing" bash -c "cp '$TSFIX'/*.json '$M/persist-ts/' && test \$(stat -c %s '$M/persist-ts/doc_store.json') = $before"

@@ -363,13 +363,18 @@ static void test_render_small(void)
 		return;
 
 	cJSON *j = render_parse(st, PERSIST_PY_DOCSTORE, &out);
-	ok(!strncmp(out.data, "{\"docstore/metadata\": {\"d1\": {\"doc_hash\": \"dh1\"}, ", 49),
-	   "py docstore: metadata first, Python separators");
+	/* small_state puts nodes first, then metadata, then ref_doc_info */
+	ok(!strncmp(out.data, "{\"docstore/data\": {\"n1\": {\"__data__\": {", 39),
+	   "py docstore: nodes first, Python separators");
 	const cJSON *c = j ? j->child : NULL;
-	ok(c && !strcmp(c->string, "docstore/metadata") && c->next &&
-		   !strcmp(c->next->string, "docstore/ref_doc_info") && c->next->next &&
-		   !strcmp(c->next->next->string, "docstore/data"),
-	   "py docstore collection order");
+	ok(c && !strcmp(c->string, "docstore/data") && c->next &&
+		   !strcmp(c->next->string, "docstore/metadata") && c->next->next &&
+		   !strcmp(c->next->next->string, "docstore/ref_doc_info"),
+	   "py docstore collections in the order they were first touched");
+	const cJSON *md = at(j, "docstore/metadata");
+	ok(md && md->child && !strcmp(md->child->string, "d1") && md->child->next &&
+		   !strcmp(md->child->next->string, "n1"),
+	   "py docstore entries in the order they were first put");
 	const cJSON *n1 = at(at(j, "docstore/data"), "n1");
 	ok(n1 && !strcmp(n1->child->string, "__data__") && cJSON_IsObject(at(n1, "__data__")) &&
 		   !strcmp(json_str(n1, "__type__"), "1"),
@@ -755,6 +760,58 @@ static void dump_all(const char *dir)
 	state_free(st);
 }
 
+static int apply_op(void *ctx, uint64_t seq, const struct frame_op *op)
+{
+	(void)seq;
+	return state_apply(ctx, op);
+}
+
+/* Export order is first-put order, and a compaction snapshot keeps it; an
+ * empty docstore has its collections in a real file's order. */
+static void test_order(void)
+{
+	struct state *st = NULL, *copy = NULL;
+	struct buf out = BUF_INIT, snap = BUF_INIT;
+	if (state_new(DIM, &st) || state_new(DIM, &copy)) {
+		ok(0, "states");
+		goto done;
+	}
+	persist_render_buf(st, "i", DIM, PERSIST_PY_DOCSTORE, &out);
+	ok(out.data && !strcmp(out.data, "{\"docstore/metadata\": {}, \"docstore/ref_doc_info\": {}, "
+					  "\"docstore/data\": {}}"),
+	   "an empty docstore.json: metadata, ref_doc_info, data");
+	puts_(st, COLL_DOCMETA, "zeta", "{\"doc_hash\":\"1\"}");
+	puts_(st, COLL_DOCMETA, "alpha", "{\"doc_hash\":\"2\"}");
+	puts_(st, COLL_DOCMETA, "mid", "{\"doc_hash\":\"3\"}");
+	puts_(st, COLL_DOCMETA, "zeta", "{\"doc_hash\":\"4\"}"); /* keeps its place */
+	struct frame_op del = { .type = FRAME_DEL, .coll = COLL_DOCMETA, .coll_len = strlen(COLL_DOCMETA),
+				.key = "mid", .key_len = 3 };
+	state_apply(st, &del);
+	puts_(st, COLL_DOCMETA, "mid", "{\"doc_hash\":\"5\"}"); /* deleted: goes last */
+	uint64_t seq = 1;
+	size_t used, n;
+	int rc = state_snapshot(st, &seq, &snap);
+	for (size_t off = 0; !rc && off < snap.len; off += used)
+		rc = frame_decode(snap.data + off, snap.len - off, &used, &seq, apply_op, copy);
+	const char **a = state_keys_in_order(st, COLL_DOCMETA, &n);
+	ok(n == 3 && a && !strcmp(a[0], "zeta") && !strcmp(a[1], "alpha") && !strcmp(a[2], "mid"),
+	   "keys in first-put order; an overwrite keeps its place, a re-put after a delete goes last");
+	free(a);
+	a = state_keys_in_order(copy, COLL_DOCMETA, &n);
+	ok(!rc && n == 3 && a && !strcmp(a[0], "zeta") && !strcmp(a[1], "alpha") && !strcmp(a[2], "mid"),
+	   "a snapshot replays in the same order");
+	free(a);
+	buf_reset(&out);
+	persist_render_buf(copy, "i", DIM, PERSIST_PY_DOCSTORE, &out);
+	ok(out.data && !strncmp(out.data, "{\"docstore/metadata\": {\"zeta\": {\"doc_hash\": \"4\"}, \"alpha\"", 54),
+	   "docstore.json lists them in that order");
+done:
+	state_free(st);
+	state_free(copy);
+	buf_release(&out);
+	buf_release(&snap);
+}
+
 int main(int argc, char **argv)
 {
 	/* fixtures live beside this file: tests/fixtures/persist */
@@ -775,6 +832,7 @@ int main(int argc, char **argv)
 	test_transcode();
 	test_cjson_writer();
 	test_render_small();
+	test_order();
 	test_fixtures();
 	if (getenv("PERSIST_DUMP"))
 		dump_all(getenv("PERSIST_DUMP"));
