@@ -32,7 +32,7 @@ struct cli {
 	char *cache_dir, *embed, *embed_url, *embed_model;
 	char *endpoint, *region, *account, *profile, *addressing;
 	unsigned dim, chunk_size, chunk_overlap, top_k, flush_interval;
-	unsigned max_file_mb;
+	unsigned max_file_mb, cache_mb;
 	int overlap_set;
 	int foreground, debug, single, ro, help, version;
 };
@@ -57,6 +57,7 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("top_k=%u", top_k),
 	OPT("flush_interval=%u", flush_interval),
 	OPT("max_file_mb=%u", max_file_mb),
+	OPT("cache_mb=%u", cache_mb),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -94,6 +95,7 @@ static void usage(FILE *f)
 		"  -o flush_interval=S seconds between background flushes (default 5)\n"
 		"  -o cache_dir=DIR    local state: journal, error log (default STORE/.ragfs-local)\n"
 		"  -o max_file_mb=N    largest file accepted, MiB (default 512)\n"
+		"  -o cache_mb=N       s3/r2: segment cache bound in cache_dir, MiB (default 1024)\n"
 		"  -o ro               read-only mount\n"
 		"  -o allow_other      let other users access the mount\n"
 		"  -o endpoint=URL     S3-compatible endpoint (default AWS for the region)\n"
@@ -226,7 +228,8 @@ static int run(struct cli *c, struct fuse_args *args)
 	struct store_opts so = {
 		.store = c->store, .cache_dir = c->cache_dir, .embed = c->embed, .dim = c->dim,
 		.chunk_size = c->chunk_size, .chunk_overlap = c->overlap_set ? c->chunk_overlap : 200,
-		.top_k = c->top_k, .flush_interval = c->flush_interval, .read_only = c->ro,
+		.top_k = c->top_k, .flush_interval = c->flush_interval,
+		.cache_mb = c->cache_mb, .read_only = c->ro,
 		.endpoint = c->endpoint, .region = c->region, .account = c->account,
 		.profile = c->profile, .addressing = c->addressing,
 	};

@@ -426,6 +426,25 @@ static int open_local_state(struct store *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* Object stores keep a bounded copy of their segments in cache_dir, so a
+ * remount or a merge reads them locally (a local store's segments are
+ * local files already). */
+static int open_segment_cache(struct store *s, const struct store_opts *o, char *err,
+			      size_t errlen)
+{
+	if (s->be->caps & BACKEND_CAP_LOCAL_FILES)
+		return 0;
+	char *dir = NULL;
+	uint64_t mb = o->cache_mb ? o->cache_mb : 1024;
+	if (asprintf(&dir, "%s/segments", s->cache_dir) < 0)
+		return -ENOMEM;
+	int rc = segcache_open(dir, mb << 20, &s->segs);
+	if (rc)
+		snprintf(err, errlen, "cannot open the segment cache %s: %s", dir, strerror(-rc));
+	free(dir);
+	return rc;
+}
+
 int store_open(const struct store_opts *o, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -447,6 +466,8 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 		rc = open_backend(s, o, err, errlen);
 	if (!rc)
 		rc = open_local_state(s, err, errlen);
+	if (!rc)
+		rc = open_segment_cache(s, o, err, errlen);
 	if (!rc)
 		rc = load_manifest(s, err, errlen);
 	if (!rc)
@@ -507,6 +528,7 @@ int store_close(struct store *s)
 	embedder_free(s->emb ? s->emb : s->opts.embedder);
 	state_free(s->st);
 	journal_close(s->jn);
+	segcache_close(s->segs);
 	errlog_close(s->errs);
 	backend_close(s->be);
 	manifest_clear(&s->man);

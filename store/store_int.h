@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "journal.h"
 #include "manifest.h"
+#include "segcache.h"
 #include "state.h"
 #include "store.h"
 
@@ -41,6 +42,7 @@ struct store {
 	struct journal *jn;
 	struct embedder *emb;
 	struct errlog *errs;
+	struct segcache *segs; /* s3/r2: segment copies in cache_dir (NULL: none) */
 
 	pthread_mutex_t flush_lock; /* one flush at a time; guards man */
 	struct manifest man;

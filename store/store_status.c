@@ -171,8 +171,19 @@ int store_render_stats(struct store *s, struct buf *out)
 	ADD_U64(be, "bytes_in", bs->bytes_in);
 	ADD_U64(be, "bytes_out", bs->bytes_out);
 	cJSON *cache = cJSON_AddObjectToObject(o, "cache");
-	/* The whole image is in memory: every read after mount is a hit. */
+	/* The whole image is in memory: every read after mount is a hit. The
+	 * segment cache (s3/r2) spares the GETs of a remount or a merge. */
 	cJSON_AddStringToObject(cache, "mode", "memory");
+	if (s->segs) {
+		struct segcache_stats sc;
+		segcache_stats(s->segs, &sc);
+		cJSON *seg = cJSON_AddObjectToObject(cache, "segments");
+		ADD_U64(seg, "hits", sc.hits);
+		ADD_U64(seg, "misses", sc.misses);
+		ADD_U64(seg, "files", sc.files);
+		ADD_U64(seg, "bytes", sc.bytes);
+		ADD_U64(seg, "evictions", sc.evictions);
+	}
 	return print_free(o, out);
 }
 

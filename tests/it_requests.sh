@@ -50,4 +50,40 @@ check "and queryable" grep -q '"ref_doc_id": "small/d777.txt"' "$MNT/query/q"
 segs=$(python3 -c "import json; print(json.load(open('$MNT/.ragfs/status.json'))['segments'])")
 is "$(reqs get)" "$((1 + segs))" "mount cost: the manifest plus one GET per segment"
 rumount; ok $? "unmount exits 0"
+
+# The same machine again: segments come from the segment cache in cache_dir.
+rmount
+ok $? "remount with the cache dir kept"
+is "$(reqs get)" 1 "mount cost: the manifest only (segments from the cache)"
+is "$(python3 -c "import json; print(json.load(open('$MNT/.ragfs/stats.json'))['cache']['segments']['hits'])")" \
+	"$segs" "every segment was a cache hit"
+check "and every document is there" diff -r "$WORK/small" "$MNT/docs/small"
+check "cache files are 0600 in a 0700 folder" bash -c \
+	"test \$(stat -c %a '$WORK/cache/segments') = 700 && ! find '$WORK/cache/segments' -type f ! -perm 600 | grep -q ."
+rumount; ok $? "unmount exits 0"
+
+# A damaged copy is a miss: fetched again, not applied.
+f=$(find "$WORK/cache/segments" -type f | head -1)
+printf 'garbage' | dd of="$f" bs=1 seek=40 conv=notrunc 2>/dev/null
+ALLOW_LOG='segment cache: the copy of .* is damaged'
+rmount
+ok $? "remount with a damaged cached segment"
+is "$(reqs get)" 2 "one GET for the manifest, one for the damaged segment"
+check "every document intact" diff -r "$WORK/small" "$MNT/docs/small"
+rumount; ok $? "unmount exits 0"
+
+# A bound smaller than the segments: least recently used copies go.
+rmount -o cache_mb=1,flush_interval=1
+for i in $(seq 1 6); do
+	head -c 400000 /dev/urandom | base64 > "$MNT/docs/big$i.txt"
+	python3 -c "import os; fd = os.open('$MNT/docs/big$i.txt', os.O_RDONLY); os.fsync(fd); os.close(fd)"
+done
+check "the cache stays within cache_mb=1" python3 -c "
+import json; c=json.load(open('$MNT/.ragfs/stats.json'))['cache']['segments']
+assert c['bytes'] <= 1 << 20 and c['evictions'] > 0, c"
+check "and so does the folder" test "$(du -sb "$WORK/cache/segments" | cut -f1)" -le $((1 << 20 + 4096))
+rumount; ok $? "unmount exits 0"
+rmount -o cache_mb=1
+check "a remount through the small cache sees every document" test "$(ls "$MNT/docs" | grep -c '^big')" = 6
+rumount; ok $? "unmount exits 0"
 done_testing
