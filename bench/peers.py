@@ -3,6 +3,8 @@
 
   peers.py faiss WORKDIR N DIM        FAISS IndexFlatIP single query, 1 and 2 threads
   peers.py mount WORKDIR N DIM RAGFS SECS   ragfs through a mount: query/ files
+                                      (then remounted with RAGFS_VEC_BATCH=0, and
+                                      with -o vec_compress=int8)
   peers.py report TSV OUT.md [PNG]    the markdown table (and gnuplot PNG)
 
 Data (data.f32, queries.f32, truth.i32) comes from bench/vecbench.c. Output
@@ -57,15 +59,24 @@ def mount_run(work, n, dim, ragfs, secs):
     store, mnt = os.path.join(base, "store"), os.path.join(base, "mnt")
     os.makedirs(mnt)
     log = open(os.path.join(base, "daemon.log"), "w")
-    d = subprocess.Popen([ragfs, "-f", "-o", f"embed=none,dim={dim}", store, mnt],
-                         stderr=log)
-    try:
-        for _ in range(300):
+
+    def start(opts="", env=None):
+        d = subprocess.Popen([ragfs, "-f", "-o", f"embed=none,dim={dim}{opts}", store, mnt],
+                             stderr=log, env=dict(os.environ, **(env or {})))
+        for _ in range(600):
             if os.path.ismount(mnt):
-                break
+                return d
             if d.poll() is not None:
                 raise RuntimeError("ragfs did not mount: see " + log.name)
             time.sleep(0.1)
+        raise RuntimeError("ragfs did not mount in time")
+
+    def stop(d):
+        subprocess.run(["fusermount3", "-u", mnt])
+        d.wait(timeout=120)
+
+    d = start()
+    try:
         s = time.perf_counter()
         vs = os.path.join(mnt, "vector_store")
 
@@ -92,54 +103,77 @@ def mount_run(work, n, dim, ragfs, secs):
                 return f.read()
         for i in range(64):
             put(f"b{i}", i)
-        rec = 0
-        for i in range(NT):
-            res = json.loads(ask(f"b{i}"))
-            got = [int(h["node_id"].split("-")[1]) for h in res["results"]]
-            rec += recall(got, t[i])
-        rec /= NT
         gb = n * dim * 4 / 1e9
-        ts = []
-        for i in range(30):
-            s = time.perf_counter()
-            ask(f"b{i % 64}")
-            ts.append((time.perf_counter() - s) * 1e3)
-        med = statistics.median(ts)
-        print(f"mount\t{n}\t1\t{med:.3f}\t{min(ts):.3f}\t{gb / (med / 1e3):.2f}\t"
-              f"{1e3 / med:.1f}\t{rec:.3f}", flush=True)
-        for readers in (1, 8, 64):
-            done = [0] * readers
-            end = time.perf_counter() + secs
 
-            def loop(r):
-                i = r
-                while True:
-                    ask(f"b{i % 64}")
-                    done[r] += 1
-                    i += 1
-                    if time.perf_counter() >= end:
-                        return
-            s = time.perf_counter()
-            ths = [threading.Thread(target=loop, args=(r,)) for r in range(readers)]
-            for th in ths:
-                th.start()
-            for th in ths:
-                th.join()
-            qps = sum(done) / (time.perf_counter() - s)
-            print(f"mountqps\t{n}\t{readers}\t{1e3 / qps * readers:.3f}\t-\t{gb * qps:.2f}\t"
-                  f"{qps:.1f}\t-", flush=True)
+        def latency(tag):
+            rec = 0
+            for i in range(NT):
+                res = json.loads(ask(f"b{i}"))
+                got = [int(h["node_id"].split("-")[1]) for h in res["results"]]
+                rec += recall(got, t[i])
+            rec /= NT
+            ts = []
+            for i in range(30):
+                s = time.perf_counter()
+                ask(f"b{i % 64}")
+                ts.append((time.perf_counter() - s) * 1e3)
+            med = statistics.median(ts)
+            print(f"{tag}\t{n}\t1\t{med:.3f}\t{min(ts):.3f}\t{gb / (med / 1e3):.2f}\t"
+                  f"{1e3 / med:.1f}\t{rec:.3f}", flush=True)
+
+        def throughput(tag):
+            for readers in (1, 8, 64):
+                done = [0] * readers
+                end = time.perf_counter() + secs
+
+                def loop(r):
+                    i = r
+                    while True:
+                        ask(f"b{i % 64}")
+                        done[r] += 1
+                        i += 1
+                        if time.perf_counter() >= end:
+                            return
+                s = time.perf_counter()
+                ths = [threading.Thread(target=loop, args=(r,)) for r in range(readers)]
+                for th in ths:
+                    th.start()
+                for th in ths:
+                    th.join()
+                qps = sum(done) / (time.perf_counter() - s)
+                print(f"{tag}\t{n}\t{readers}\t{1e3 / qps * readers:.3f}\t-\t{gb * qps:.2f}\t"
+                      f"{qps:.1f}\t-", flush=True)
+        latency("mount")
+        throughput("mountqps")
+        # The same store remounted (query files live per mount: written
+        # again): each search alone, then the int8 copy.
+        stop(d)
+        d = start(env={"RAGFS_VEC_BATCH": "0"})
+        for i in range(64):
+            put(f"b{i}", i)
+        throughput("mountqps_nb")
+        stop(d)
+        d = start(opts=",vec_compress=int8")
+        for i in range(64):
+            put(f"b{i}", i)
+        latency("mount_int8")
+        throughput("mountqps_int8")
     finally:
-        subprocess.run(["fusermount3", "-u", mnt])
-        d.wait(timeout=60)
+        stop(d)
         log.close()
         shutil.rmtree(base, ignore_errors=True)
 
 
 def report(tsv, out, png):
     rows, noise, skips, notes = {}, {}, [], []
+    qinfo, binfo = {}, {}
     for line in open(tsv):
         f = line.rstrip("\n").split("\t")
-        if f[0] == "noise":
+        if f[0] == "qinfo":
+            qinfo[(f[1], int(f[2]))] = [float(x) for x in f[3:]]
+        elif f[0] == "binfo":
+            binfo[(int(f[1]), int(f[2]))] = float(f[3])
+        elif f[0] == "noise":
             noise.setdefault(int(f[1]), []).append(float(f[2]))
         elif f[0] == "skip":
             skips.append(f[2])
@@ -166,7 +200,11 @@ def report(tsv, out, png):
     o += [hdr, "|" + "---|" * (2 + 3 * len(sizes))]
     names = [("dot", "dot pass, no selection (bandwidth limit)"), ("ragfs", "ragfs vecindex_search"),
              ("sgemv", "OpenBLAS sgemv + heap"), ("faiss", "FAISS IndexFlatIP (Debian)"),
-             ("mount", "ragfs through the mount (query/ file read)")]
+             ("mount", "ragfs through the mount (query/ file read)"),
+             ("batch64", "ragfs sgemm batch of 64 queries, per query"),
+             ("int8", "ragfs int8 copy + exact re-rank (vec_compress=int8)"),
+             ("fp16", "ragfs fp16 copy + exact re-rank (vec_compress=fp16)"),
+             ("mount_int8", "ragfs through the mount, vec_compress=int8")]
     for m, label in names:
         ts = sorted({k[2] for k in rows if k[0] == m})
         for t in ts:
@@ -182,11 +220,37 @@ def report(tsv, out, png):
     o += ["", "Throughput with concurrent readers (queries/s; the default split, "
           f"{tmax} threads per search):", ""]
     o += ["| path | N | 1 reader | 8 readers | 64 readers |", "|---|---|---|---|---|"]
-    for m, label in (("qps", "in-process (read lock)"), ("mountqps", "through the mount")):
+    for m, label in (("qps", "in-process, each search alone (read lock)"),
+                     ("bqps", "in-process, coalesced (vecbatch_search, the daemon's path)"),
+                     ("mountqps", "through the mount (coalescing on, the default)"),
+                     ("mountqps_nb", "through the mount, RAGFS_VEC_BATCH=0 (each alone)"),
+                     ("mountqps_int8", "through the mount, vec_compress=int8")):
         for n in sizes:
             if any(k[0] == m and k[1] == n for k in rows):
                 o.append(f"| {label} | {n:,} | " +
                          " | ".join(cell(m, n, r, 3) for r in (1, 8, 64)) + " |")
+    for n in sizes:
+        if any(k[0] == n for k in binfo):
+            o.append(f"| (queries per coalesced batch, in-process) | {n:,} | " +
+                     " | ".join(f"{binfo.get((n, r), 0):.1f}" for r in (1, 8, 64)) + " |")
+    if any(k[0] in ("filt0", "filt1", "filt1s") for k in rows):
+        o += ["", "Filtered search through `query_run` (the daemon's query path, fill of the "
+              "hits included; 1% = nodes with `\"bucket\": 7`):", ""]
+        o += ["| request | N | threads | ms (best) | recall |", "|---|---|---|---|---|"]
+        for m, label in (("filt0", "no filter"),
+                         ("filt1", "1% filter `{\"key\": \"bucket\", \"value\": 7}` (metadata index)"),
+                         ("filt1s", "the same 1% as `>= 7` and `<= 7` (not indexed: filtered during the scan)")):
+            for k in sorted(k for k in rows if k[0] == m):
+                r = rows[k]
+                o.append(f"| {label} | {k[1]:,} | {k[2]} | {float(r[0]):.3f} ({r[1]}) | {r[4]} |")
+    if qinfo:
+        o += ["", "Compressed copies (the float rows stay; phase 2 = a second pass when the "
+              "error bound could not settle the top k):", ""]
+        o += ["| copy | N | copy MB | vs float rows | phase 2 | rows re-scored per search | encode s |",
+              "|---|---|---|---|---|---|---|"]
+        for (kind, n), v in sorted(qinfo.items()):
+            o.append(f"| {kind} | {n:,} | {v[0] / 1e6:.1f} | +{100 * v[0] / v[1]:.1f}% | "
+                     f"{100 * v[2]:.1f}% | {v[3]:.0f} | {v[4]:.2f} |")
     o += ["", "## Ratios against the targets (same run)", ""]
     o += ["| N | ratio | value | target |", "|---|---|---|---|"]
     for n in sizes:
@@ -208,6 +272,31 @@ def report(tsv, out, png):
         s = ms("sgemv", n, tmax)
         if s and rt:
             o.append(f"| {n:,} | ragfs vs sgemv + heap ({tmax}T) | {s / rt:.2f}x faster | |")
+        for t in sorted({1, tmax}):
+            b, r = ms("batch64", n, t), ms("ragfs", n, t)
+            if b and r:
+                o.append(f"| {n:,} | sgemm batch of 64 vs single query, per query, {t}T | "
+                         f"**{r / b:.1f}x** faster | |")
+            for kind in ("int8", "fp16"):
+                c = ms(kind, n, t)
+                if c and r:
+                    o.append(f"| {n:,} | {kind} copy scan vs float scan, {t}T | "
+                             f"{r / c:.2f}x faster | exact (recall {rows[(kind, n, t)][4]}) |")
+        f0, f1, fs = ms("filt0", n, tmax), ms("filt1", n, tmax), ms("filt1s", n, tmax)
+        if f0 and f1:
+            o.append(f"| {n:,} | 1% indexed filter vs no filter | **{f0 / f1:.0f}x** faster | "
+                     f"faster than no filter: {'met' if f1 < f0 else 'NOT met'} |")
+        if fs and f1:
+            o.append(f"| {n:,} | 1% indexed filter vs the same rows scanned | {fs / f1:.0f}x faster | |")
+        for r_ in (8, 64):
+            a, b = rows.get(("qps", n, r_)), rows.get(("bqps", n, r_))
+            if a and b:
+                o.append(f"| {n:,} | coalesced vs alone, {r_} readers in-process (QPS) | "
+                         f"{float(b[3]) / float(a[3]):.1f}x | |")
+            a, b = rows.get(("mountqps_nb", n, r_)), rows.get(("mountqps", n, r_))
+            if a and b:
+                o.append(f"| {n:,} | coalesced vs alone, {r_} readers through the mount (QPS) | "
+                         f"{float(b[3]) / float(a[3]):.1f}x | |")
     o += ["", "## Noise", ""]
     for n in sizes:
         if n in noise:

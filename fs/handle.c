@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include "hidden.h"
 
 static int writable_kind(const struct ns_path *p)
 {
@@ -46,6 +49,9 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 	h->data.max = fc->max_file_size;
 	h->writable = acc != O_RDONLY;
 	h->created = created;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	h->opened_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 	if (created || (flags & O_TRUNC)) {
 		h->loaded = 1;
 		h->dirty = h->writable; /* an empty file is still a file to commit */
@@ -140,12 +146,15 @@ int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t siz
 	(void)fc;
 	if (!h->writable)
 		return -EBADF;
-	if (off < 0 || (h->data.max && (size_t)off > h->data.max))
-		return -EFBIG;
 	pthread_mutex_lock(&h->lock);
 	size_t end = (size_t)off + size;
-	int rc = end > h->data.len ? resize_locked(h, end) : 0;
-	if (!rc) {
+	int rc = off < 0 || (h->data.max && (size_t)off > h->data.max) ? -EFBIG
+		 : end > h->data.len ? resize_locked(h, end) : 0;
+	if (rc == -EFBIG) {
+		/* The file would be cut at the limit: store none of it (close
+		 * gets EFBIG), not a torn prefix. */
+		h->too_big = h->dirty = h->written = 1;
+	} else if (!rc) {
 		memcpy(h->data.data + off, src, size);
 		__atomic_store_n(&h->size_now, h->data.len, __ATOMIC_RELAXED);
 		h->dirty = h->written = 1;
@@ -155,20 +164,26 @@ int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t siz
 	return rc;
 }
 
-int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
+int handle_truncate_locked(struct handle *h, off_t size)
 {
-	(void)fc;
 	if (!h->writable)
 		return -EBADF;
 	if (size < 0)
 		return -EINVAL;
 	if (h->data.max && (size_t)size > h->data.max)
 		return -EFBIG;
-	pthread_mutex_lock(&h->lock);
 	int rc = resize_locked(h, (size_t)size);
 	__atomic_store_n(&h->size_now, h->data.len, __ATOMIC_RELAXED);
 	h->dirty = h->written = 1;
 	h->result_valid = 0;
+	return rc;
+}
+
+int handle_truncate(struct fsctx *fc, struct handle *h, off_t size)
+{
+	(void)fc;
+	pthread_mutex_lock(&h->lock);
+	int rc = handle_truncate_locked(h, size);
 	pthread_mutex_unlock(&h->lock);
 	return rc;
 }
@@ -178,6 +193,11 @@ static int commit_locked(struct fsctx *fc, struct handle *h)
 	if (__atomic_load_n(&h->unlinked, __ATOMIC_RELAXED)) {
 		h->dirty = 0; /* unlink(2) came first: the file is gone */
 		return 0;
+	}
+	if (h->too_big) {
+		h->dirty = 0;
+		return ns_refuse(fc, &h->path, -EFBIG, "a write passed max_file_mb: "
+				 "nothing of this file was stored");
 	}
 	int rc = ns_write(fc, &h->path, h->data.data ? h->data.data : "", h->data.len,
 			  __atomic_load_n(&h->mode, __ATOMIC_RELAXED),
@@ -213,6 +233,31 @@ int handle_flush(struct fsctx *fc, struct handle *h)
 		rc = commit_locked(fc, h);
 	pthread_mutex_unlock(&h->lock);
 	return rc;
+}
+
+void handle_follow(struct handle *h, const char *path)
+{
+	if (!path || hidden_is_name(path))
+		__atomic_store_n(&h->unlinked, 1, __ATOMIC_RELAXED);
+	if (!path)
+		return;
+	struct ns_path *p = malloc(sizeof(*p)); /* 12 KiB: not on the stack */
+	if (!p)
+		return;
+	ns_parse(path, p);
+	pthread_mutex_lock(&h->lock);
+	/* The pending entry moved with the rename (ns_pending_rename_locked):
+	 * the handle's path must name it, or handle_free would miss it. */
+	if (p->top == h->path.top && strcmp(p->rel, h->path.rel))
+		h->path = *p;
+	pthread_mutex_unlock(&h->lock);
+	free(p);
+}
+
+int64_t handle_mtime(struct handle *h)
+{
+	int64_t t = __atomic_load_n(&h->mtime_ns, __ATOMIC_RELAXED);
+	return t ? t : h->opened_ns;
 }
 
 size_t handle_size(struct handle *h)

@@ -31,8 +31,10 @@ struct handle {
 	int unlinked;      /* removed before its first commit: never commit (atomic) */
 	struct handle *prev, *next; /* fc->handles, under fc->lock */
 	int written;       /* a write or truncate happened */
+	int too_big;       /* a write passed max_file_mb: close refuses (EFBIG) */
 	uint32_t mode;     /* chmod before the first commit (0 = default) */
 	int64_t mtime_ns;  /* utimens before the first commit (0 = now) */
+	int64_t opened_ns; /* when it was opened: a new file's times until its commit */
 };
 
 /* Open p. flags are open(2) flags. 0 or -errno. */
@@ -43,6 +45,8 @@ int handle_read(struct fsctx *fc, struct handle *h, char *dst, size_t size, off_
 int handle_write(struct fsctx *fc, struct handle *h, const char *src, size_t size,
 		 off_t off);
 int handle_truncate(struct fsctx *fc, struct handle *h, off_t size);
+/* The same with h->lock held. */
+int handle_truncate_locked(struct handle *h, off_t size);
 /* Commit a changed buffer (close). A created or truncated file that no
  * write touched yet is left for handle_release: shells dup2 and close the
  * descriptor before writing, and an empty commit then would index twice. */
@@ -51,6 +55,14 @@ int handle_flush(struct fsctx *fc, struct handle *h);
 void handle_release(struct fsctx *fc, struct handle *h);
 /* Record attributes for a file not yet committed (atomic: no lock taken). */
 void handle_set_attr(struct handle *h, uint32_t mode, int64_t mtime_ns);
+/* path is the file's name now, as libfuse passes it to flush and release:
+ * after a rename the handle commits under the new name; NULL or a hidden
+ * name (hidden.h) means the file was unlinked while open, and it never
+ * commits again (POSIX: the data of an unlinked file goes nowhere). */
+void handle_follow(struct handle *h, const char *path);
+/* The mtime a file not committed yet shows: its utimens, else its open
+ * time (atomic: no lock taken). */
+int64_t handle_mtime(struct handle *h);
 /* Current size (for fstat of an open file). */
 size_t handle_size(struct handle *h);
 void handle_free(struct fsctx *fc, struct handle *h);

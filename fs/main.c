@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fuse.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,8 +32,10 @@ struct cli {
 	char *mountpoint;
 	char *cache_dir, *embed, *embed_url, *embed_model;
 	char *endpoint, *region, *account, *profile, *addressing;
+	char *vec_compress;
 	unsigned dim, chunk_size, chunk_overlap, top_k, flush_interval;
 	unsigned max_file_mb, cache_mb;
+	unsigned ann_threshold, ann_m, ann_ef_construction, ann_ef;
 	int overlap_set;
 	int foreground, debug, single, ro, help, version;
 };
@@ -50,6 +53,7 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("account=%s", account),
 	OPT("profile=%s", profile),
 	OPT("addressing=%s", addressing),
+	OPT("vec_compress=%s", vec_compress),
 	OPT("dim=%u", dim),
 	OPT("chunk_size=%u", chunk_size),
 	OPT("chunk_overlap=%u", chunk_overlap),
@@ -58,6 +62,10 @@ static const struct fuse_opt cli_opts[] = {
 	OPT("flush_interval=%u", flush_interval),
 	OPT("max_file_mb=%u", max_file_mb),
 	OPT("cache_mb=%u", cache_mb),
+	OPT("ann_threshold=%u", ann_threshold),
+	OPT("ann_m=%u", ann_m),
+	OPT("ann_ef_construction=%u", ann_ef_construction),
+	OPT("ann_ef=%u", ann_ef),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -85,10 +93,12 @@ static void usage(FILE *f)
 		"  -s                  single-threaded\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       print the version\n"
-		"  -o embed=NAME       hash (default), glove, http or none\n"
+		"  -o embed=NAME       hash, glove, http or none (default: the store's, hash\n"
+		"                      for a new one; another re-embeds the store)\n"
 		"  -o embed_url=URL    embed=http: an OpenAI-compatible endpoint\n"
 		"  -o embed_model=M    embed=http: the model (default text-embedding-3-small)\n"
-		"  -o dim=N            embedding dimension of a new store (default 384)\n"
+		"  -o dim=N            embedding dimension (default: the store's, 384 for a\n"
+		"                      new one; another re-embeds the store)\n"
 		"  -o chunk_size=N     splitter chunk size in tokens (default 1024)\n"
 		"  -o chunk_overlap=N  splitter overlap in tokens (default 200)\n"
 		"  -o top_k=N          default number of query results (default 5)\n"
@@ -96,6 +106,11 @@ static void usage(FILE *f)
 		"  -o cache_dir=DIR    local state: journal, error log (default STORE/.ragfs-local)\n"
 		"  -o max_file_mb=N    largest file accepted, MiB (default 512)\n"
 		"  -o cache_mb=N       s3/r2: segment cache bound in cache_dir, MiB (default 1024)\n"
+		"  -o vec_compress=C   none (default), int8 or fp16: a compressed copy of the\n"
+		"                      vectors scanned first (exact results, +25%%/+50%% memory)\n"
+		"  -o ann_threshold=N  vectors from which queries use the HNSW graph (default 200000)\n"
+		"  -o ann_m=N, ann_ef_construction=N, ann_ef=N  graph links (32), build and\n"
+		"                      search candidate lists (200, 64)\n"
 		"  -o ro               read-only mount\n"
 		"  -o allow_other      let other users access the mount\n"
 		"  -o endpoint=URL     S3-compatible endpoint (default AWS for the region)\n"
@@ -174,7 +189,7 @@ static void free_cli(struct cli *c)
 {
 	char **strs[] = { &c->store, &c->mountpoint, &c->cache_dir, &c->embed, &c->embed_url,
 			  &c->embed_model, &c->endpoint, &c->region, &c->account, &c->profile,
-			  &c->addressing };
+			  &c->addressing, &c->vec_compress };
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
 		free(*strs[i]);
 }
@@ -214,6 +229,25 @@ static int make_http_embedder(const struct cli *c, struct embedder **out)
 	return 0;
 }
 
+/* The store asks for embedders it cannot build (http) from what it
+ * recorded about its vectors: the old embedder while re-embedding, or its
+ * own when -o embed is not given. The dim is known: nothing is sent now. */
+static int embedder_factory(const char *name, const char *model, const char *url, uint32_t dim,
+			    struct embedder **out, char *err, size_t errlen)
+{
+	struct embed_http_config cfg;
+	if (strcmp(name, "http") || !url) {
+		snprintf(err, errlen, "embed=%s: %s", name, url ? "unknown" : "no embed_url recorded");
+		return -EINVAL;
+	}
+	embed_http_config_init(&cfg);
+	cfg.url = url;
+	cfg.model = model && *model ? model : "text-embedding-3-small";
+	cfg.dim = dim;
+	cfg.max_retries = 2;
+	return embed_http_new(&cfg, out, err, errlen);
+}
+
 static int run(struct cli *c, struct fuse_args *args)
 {
 	char err[512] = "";
@@ -232,11 +266,17 @@ static int run(struct cli *c, struct fuse_args *args)
 		.cache_mb = c->cache_mb, .read_only = c->ro,
 		.endpoint = c->endpoint, .region = c->region, .account = c->account,
 		.profile = c->profile, .addressing = c->addressing,
+		.vec_compress = c->vec_compress,
+		.ann_threshold = c->ann_threshold, .ann_m = c->ann_m,
+		.ann_ef_construction = c->ann_ef_construction, .ann_ef = c->ann_ef,
+		.make_embedder = embedder_factory,
 	};
 	if (c->embed && !strcmp(c->embed, "http")) {
 		if (make_http_embedder(c, &so.embedder))
 			return 1;
 		so.dim = so.embedder->dim; /* learned from the server when not given */
+		so.embed_model = c->embed_model ? c->embed_model : "text-embedding-3-small";
+		so.embed_url = c->embed_url; /* recorded without userinfo and query */
 	}
 	if (store_open(&so, &s, err, sizeof(err))) {
 		fprintf(stderr, "ragfs: %s\n", err);
@@ -249,6 +289,7 @@ static int run(struct cli *c, struct fuse_args *args)
 	pthread_mutex_init(&fc.lock, NULL);
 	fc.queries = map_new();
 	fc.pending = map_new();
+	fc.hidden = map_new();
 	fc.max_file_size = (size_t)(c->max_file_mb ? c->max_file_mb : 512) << 20;
 
 	f = fuse_new(args, &ragfs_ops, sizeof(ragfs_ops), &fc);
@@ -294,8 +335,33 @@ out:
 	}
 	map_free(fc.queries, ns_query_free);
 	map_free(fc.pending, NULL);
+	map_free(fc.hidden, free);
 	pthread_mutex_destroy(&fc.lock);
 	return rc;
+}
+
+/* status.json's "reembed": a line with a bar; 1 while it runs. */
+static int print_reembed(const cJSON *r)
+{
+	if (!cJSON_IsObject(r))
+		return 0;
+	double done = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "done"));
+	double queued = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "queued"));
+	double eta = cJSON_GetNumberValue(cJSON_GetObjectItem(r, "eta_s"));
+	const char *state = cJSON_GetStringValue(cJSON_GetObjectItem(r, "state")) ?: "?";
+	int running = strcmp(state, "done") != 0;
+	int width = 40, fill = done + queued > 0 ? (int)(width * done / (done + queued)) : width;
+	printf("re-embedding %s -> %s: %s\n",
+	       cJSON_GetStringValue(cJSON_GetObjectItem(r, "from")) ?: "?",
+	       cJSON_GetStringValue(cJSON_GetObjectItem(r, "to")) ?: "?", state);
+	printf("re-embedded [%.*s%*s] %.0f/%.0f, %.1f nodes/s", fill,
+	       "########################################", width - fill, "", done, done + queued,
+	       cJSON_GetNumberValue(cJSON_GetObjectItem(r, "rate")));
+	if (running && !isnan(eta)) /* null when not known yet */
+		printf(", ETA %.0f s", eta);
+	printf("; queries use the %s\n",
+	       cJSON_GetStringValue(cJSON_GetObjectItem(r, "queries")) ?: "?");
+	return running;
 }
 
 /* ragfs status MOUNT [-w]: the mount's .ragfs/status.json for people, with
@@ -333,11 +399,12 @@ static int print_status(const char *mnt)
 	printf("indexed [%.*s%*s] %.0f/%.0f, %.0f pending, %.0f failed\n", fill,
 	       "########################################", width - fill, "", done, nodes,
 	       pending, failed);
+	int busy = pending > 0 || print_reembed(cJSON_GetObjectItem(j, "reembed"));
 	const char *last = cJSON_GetStringValue(cJSON_GetObjectItem(j, "last_error"));
 	if (last)
 		printf("last error: %s\n", last);
 	cJSON_Delete(j);
-	return pending > 0;
+	return busy;
 }
 
 static int status_cmd(int argc, char *argv[])

@@ -11,6 +11,7 @@
 #include "../store/node.h"
 #include "../store/persist.h"
 #include "../store/vecindex.h"
+#include "handle.h"
 
 static const struct {
 	const char *name;
@@ -284,12 +285,15 @@ static void pending_key(const struct ns_path *p, char *key, size_t len)
 	snprintf(key, len, "%d/%s", (int)p->top, p->rel);
 }
 
-static int pending_exists(struct fsctx *fc, const char *path)
+/* The mtime a file open for writing and not committed shows (its
+ * utimens, else its open time), or 0 when there is no such file. */
+static int64_t pending_mtime(struct fsctx *fc, const char *path)
 {
 	pthread_mutex_lock(&fc->lock);
-	int found = map_get(fc->pending, path) != NULL;
+	struct handle *h = map_get(fc->pending, path);
+	int64_t t = h ? handle_mtime(h) : 0;
 	pthread_mutex_unlock(&fc->lock);
-	return found;
+	return t;
 }
 
 static int stat_state(struct fsctx *fc, const struct state *s, const struct ns_path *p,
@@ -440,8 +444,9 @@ int ns_getattr(struct fsctx *fc, const struct ns_path *p, struct stat *st)
 		return stat_rendered(fc, p, st);
 	if (rc == -ENOENT) {
 		pending_key(p, full, sizeof(full));
-		if (pending_exists(fc, full)) {
-			fill_file(fc, st, 0644, 0, 0);
+		int64_t mtime = pending_mtime(fc, full);
+		if (mtime) {
+			fill_file(fc, st, 0644, 0, mtime);
 			return 0;
 		}
 	}
@@ -1134,4 +1139,43 @@ void *ns_pending_get_locked(struct fsctx *fc, const struct ns_path *p)
 	char key[4200];
 	pending_key(p, key, sizeof(key));
 	return map_get(fc->pending, key);
+}
+
+void ns_pending_rename_locked(struct fsctx *fc, const struct ns_path *from,
+			      const struct ns_path *to)
+{
+	char fkey[4200], tkey[4200], nkey[8400];
+	pending_key(from, fkey, sizeof(fkey));
+	pending_key(to, tkey, sizeof(tkey));
+	size_t flen = strlen(fkey), n;
+	/* Collect first: the map must not change during a walk. */
+	const char **keys = map_keys_sorted(fc->pending, &n);
+	char **moved = keys ? calloc(n ? n : 1, sizeof(*moved)) : NULL;
+	void **vals = moved ? calloc(n ? n : 1, sizeof(*vals)) : NULL;
+	size_t m = 0;
+	for (size_t i = 0; vals && i < n; i++) {
+		if (strncmp(keys[i], fkey, flen) || (keys[i][flen] && keys[i][flen] != '/'))
+			continue;
+		snprintf(nkey, sizeof(nkey), "%s%s", tkey, keys[i] + flen);
+		moved[m] = strdup(nkey);
+		vals[m] = moved[m] ? map_del(fc->pending, keys[i]) : NULL;
+		if (vals[m])
+			m++;
+		else
+			free(moved[m]);
+	}
+	free(keys);
+	/* The name it lands on was replaced: its own entry goes. */
+	map_del(fc->pending, tkey);
+	for (size_t i = 0; i < m; i++) {
+		map_put(fc->pending, moved[i], vals[i], NULL);
+		free(moved[i]);
+	}
+	free(moved);
+	free(vals);
+}
+
+int ns_refuse(struct fsctx *fc, const struct ns_path *p, int err, const char *why)
+{
+	return refuse(fc, p, err, why);
 }

@@ -71,6 +71,7 @@ struct fsctx {
 	struct map *pending;   /* path -> the handle of a created, uncommitted file */
 	size_t max_file_size;
 	struct handle *handles; /* every open file (handle.c), guarded by lock */
+	struct map *hidden;    /* files unlinked while open: hidden.h */
 	/* persist/ file sizes cost a render: kept per state version
 	 * (indexed by enum persist_file). */
 	struct {
@@ -129,6 +130,8 @@ int ns_chmod(struct fsctx *fc, const struct ns_path *p, mode_t mode);
 /* May a file be created at p? 0 or -EINVAL/-EPERM/-EEXIST (logged when the
  * name is what is wrong). */
 int ns_may_create(struct fsctx *fc, const struct ns_path *p);
+/* Log a refusal of p in errors.log; returns err. */
+int ns_refuse(struct fsctx *fc, const struct ns_path *p, int err, const char *why);
 
 /* Pending (created, not yet committed) files, so stat, chmod and utimens
  * see them: path -> its open handle (opaque here). */
@@ -137,5 +140,10 @@ void ns_pending_del(struct fsctx *fc, const struct ns_path *p, void *handle);
 void ns_pending_del_locked(struct fsctx *fc, const struct ns_path *p, void *handle);
 /* The handle of a pending file, or NULL. Valid while fc->lock is held. */
 void *ns_pending_get_locked(struct fsctx *fc, const struct ns_path *p);
+/* After a rename from -> to (same top folder): the pending entry of from,
+ * and of every path below it (a folder), moves to the new name; an entry
+ * it lands on is dropped. Caller holds fc->lock. */
+void ns_pending_rename_locked(struct fsctx *fc, const struct ns_path *from,
+			      const struct ns_path *to);
 
 #endif

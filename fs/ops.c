@@ -5,12 +5,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdint.h>
+#include <stdio.h> /* RENAME_* */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
 #include "../store/log.h"
 #include "handle.h"
+#include "hidden.h"
 #include "ns.h"
 
 static struct fsctx *ctx(void)
@@ -38,7 +42,10 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 	 * keep pages across opens: overwrite re-renders derived files. */
 	cfg->kernel_cache = 0;
 	cfg->auto_cache = 0;
-	cfg->hard_remove = 1;
+	/* Hide mode: a file unlinked while open is renamed to a hidden name
+	 * (the unlink, for the store) and keeps a path, so fstat(2) of its
+	 * descriptor works and shows nlink 0 (hidden.h). */
+	cfg->hard_remove = 0;
 	return fuse_get_context()->private_data;
 }
 
@@ -47,22 +54,28 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 	struct fsctx *fc = ctx();
 	struct ns_path p;
 	ns_parse(path, &p);
-	/* An unlinked open file has no path: its handle still answers fstat. */
-	int rc = path ? ns_getattr(fc, &p, st) : -ESTALE;
+	/* An unlinked open file has a hidden name (hidden.h), or no path at
+	 * all (hard_remove): its handle still answers fstat. */
+	int rc = !path ? -ESTALE
+		 : hidden_is_name(path) && !hidden_get(fc, path, st) ? 0
+		 : ns_getattr(fc, &p, st);
 	/* A file open for writing has its buffer's size: writes not yet closed
 	 * count (the kernel rarely passes fi, so look the path up too). The
 	 * size is read without the handle's lock: fc->lock is never taken
 	 * before a handle lock (flush takes them the other way round). */
 	size_t size = 0;
+	int64_t mtime = 0;
 	int open_for_write = 0;
 	if (fi && fh(fi)) {
 		size = handle_size(fh(fi));
+		mtime = handle_mtime(fh(fi));
 		open_for_write = 1;
 	} else {
 		pthread_mutex_lock(&fc->lock);
 		struct handle *h = ns_pending_get_locked(fc, &p);
 		if (h) {
 			size = __atomic_load_n(&h->size_now, __ATOMIC_RELAXED);
+			mtime = handle_mtime(h);
 			open_for_write = 1;
 		}
 		pthread_mutex_unlock(&fc->lock);
@@ -75,7 +88,10 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 		st->st_nlink = 1;
 		st->st_uid = fc->uid;
 		st->st_gid = fc->gid;
-		st->st_mtim = st->st_ctim = st->st_atim = fc->started;
+		/* Not committed yet: its utimens, else when it was opened. */
+		st->st_mtim.tv_sec = mtime / 1000000000;
+		st->st_mtim.tv_nsec = mtime % 1000000000;
+		st->st_ctim = st->st_atim = st->st_mtim;
 	}
 	st->st_size = (off_t)size;
 	return 0;
@@ -104,6 +120,24 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 	return ns_readdir(ctx(), &p, fill_one, &f);
 }
 
+/* Views rendered from the whole state at each open. The kernel's page
+ * cache is shared by every open of a file: pages of two opens that saw
+ * different versions would mix (a torn persist/docstore.json under
+ * concurrent writes). Direct I/O gives each open its own snapshot. */
+static int snapshot_view(const struct ns_path *p)
+{
+	switch (p->kind) {
+	case NS_PERSIST:
+	case NS_INDEX:
+	case NS_VEC_META:
+	case NS_VEC_MATRIX:
+	case NS_VEC_IDS:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static int open_common(const char *path, struct fuse_file_info *fi, int created)
 {
 	struct fsctx *fc = ctx();
@@ -114,7 +148,7 @@ static int open_common(const char *path, struct fuse_file_info *fi, int created)
 	if (rc)
 		return rc;
 	fi->fh = (uint64_t)(uintptr_t)h;
-	fi->direct_io = ns_is_generated(&p);
+	fi->direct_io = ns_is_generated(&p) || snapshot_view(&p);
 	fi->keep_cache = 0;
 	return 0;
 }
@@ -177,13 +211,13 @@ static int fs_write(const char *path, const char *buf, size_t size, off_t off,
 
 static int fs_flush(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
+	handle_follow(fh(fi), path); /* renamed or unlinked since open? */
 	return handle_flush(ctx(), fh(fi));
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-	(void)path;
+	handle_follow(fh(fi), path);
 	handle_release(ctx(), fh(fi));
 	handle_free(ctx(), fh(fi));
 	return 0;
@@ -219,6 +253,26 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return store_sync(ctx()->store) ? -EIO : 0;
 }
 
+/* truncate(2) by name of a file created and not closed yet (not in the
+ * store): cut its writer's buffer. fc->lock keeps the handle alive (it is
+ * listed); it is never taken before a handle lock, so try and back off. */
+static int truncate_pending(struct fsctx *fc, const struct ns_path *p, off_t size)
+{
+	for (;;) {
+		pthread_mutex_lock(&fc->lock);
+		struct handle *h = ns_pending_get_locked(fc, p);
+		if (!h || !pthread_mutex_trylock(&h->lock)) {
+			int rc = h ? handle_truncate_locked(h, size) : -ENOENT;
+			if (h)
+				pthread_mutex_unlock(&h->lock);
+			pthread_mutex_unlock(&fc->lock);
+			return rc;
+		}
+		pthread_mutex_unlock(&fc->lock);
+		sched_yield();
+	}
+}
+
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
 	struct fsctx *fc = ctx();
@@ -229,6 +283,8 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct handle *h;
 	ns_parse(path, &p);
 	int rc = handle_open(fc, &p, O_RDWR, 0, &h);
+	if (rc == -ENOENT)
+		return truncate_pending(fc, &p, size);
 	if (rc)
 		return rc;
 	rc = handle_truncate(fc, h, size);
@@ -238,22 +294,53 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	return rc;
 }
 
+/* Unlink p; a file open for writing under that name never commits again
+ * (a created one not committed yet is only forgotten). With keep_pending
+ * its pending entry stays, for the rename to a hidden name that follows. */
+static int unlink_path(struct fsctx *fc, const struct ns_path *p, int keep_pending)
+{
+	int rc = ns_unlink(fc, p);
+	if (rc && rc != -ENOENT)
+		return rc;
+	pthread_mutex_lock(&fc->lock);
+	struct handle *h = ns_pending_get_locked(fc, p);
+	if (h && (!rc || h->created)) {
+		__atomic_store_n(&h->unlinked, 1, __ATOMIC_RELAXED);
+		if (!keep_pending)
+			ns_pending_del_locked(fc, p, h);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fc->lock);
+	return rc;
+}
+
 static int fs_unlink(const char *path)
 {
 	struct fsctx *fc = ctx();
+	/* libfuse unlinking a hidden file at its last release (hidden.h). */
+	if (hidden_is_name(path) && !hidden_del(fc, path))
+		return 0;
 	struct ns_path p;
 	ns_parse(path, &p);
-	int rc = ns_unlink(fc, &p);
-	if (rc != -ENOENT)
+	return unlink_path(fc, &p, 0);
+}
+
+/* libfuse's hide: rename(from, hidden name) of a file unlinked while open.
+ * It is the unlink; the attributes stay for fstat, and the pending entry
+ * (a writer's size) moves to the hidden name. */
+static int hide(struct fsctx *fc, const char *from, const struct ns_path *a, const char *to,
+		const struct ns_path *b)
+{
+	struct stat st;
+	int rc = fs_getattr(from, &st, NULL);
+	if (rc)
 		return rc;
-	/* Created and not yet committed: forget it, so close() stores nothing. */
+	rc = unlink_path(fc, a, 1);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fc->lock);
-	struct handle *h = ns_pending_get_locked(fc, &p);
-	if (h && h->created) {
-		__atomic_store_n(&h->unlinked, 1, __ATOMIC_RELAXED);
-		ns_pending_del_locked(fc, &p, h);
-		rc = 0;
-	}
+	ns_pending_rename_locked(fc, a, b);
+	rc = hidden_add_locked(fc, to, &st);
 	pthread_mutex_unlock(&fc->lock);
 	return rc;
 }
@@ -275,14 +362,67 @@ static int fs_rmdir(const char *path)
 	return ns_rmdir(ctx(), &p);
 }
 
+/* rename(2) of a created file not committed yet (only its writer's handle
+ * holds it): it commits under the new name at close (handle_follow); the
+ * name it replaces goes now. -ENOENT when a is not such a file. */
+static int rename_created(struct fsctx *fc, const char *to, const struct ns_path *a,
+			  const struct ns_path *b)
+{
+	pthread_mutex_lock(&fc->lock);
+	struct handle *h = ns_pending_get_locked(fc, a);
+	int created = h && h->created;
+	pthread_mutex_unlock(&fc->lock);
+	if (!created)
+		return -ENOENT;
+	char parent[4200];
+	if (strlen(to) >= sizeof(parent))
+		return -ENAMETOOLONG;
+	strcpy(parent, to);
+	*strrchr(parent, '/') = '\0';
+	struct ns_path *pp = malloc(sizeof(*pp)); /* 12 KiB: not on the stack */
+	if (!pp)
+		return -ENOMEM;
+	struct stat st;
+	ns_parse(parent, pp);
+	int rc = ns_getattr(fc, pp, &st) || !S_ISDIR(st.st_mode) ? -ENOENT : 0;
+	free(pp);
+	if (rc)
+		return rc; /* no such folder */
+	if (!ns_getattr(fc, b, &st) && S_ISDIR(st.st_mode))
+		return -EISDIR;
+	rc = unlink_path(fc, b, 0);
+	if (rc && rc != -ENOENT)
+		return rc;
+	pthread_mutex_lock(&fc->lock);
+	ns_pending_rename_locked(fc, a, b);
+	pthread_mutex_unlock(&fc->lock);
+	return 0;
+}
+
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
 	if (name_too_long(to))
 		return -ENAMETOOLONG;
+	struct fsctx *fc = ctx();
 	struct ns_path a, b;
 	ns_parse(from, &a);
 	ns_parse(to, &b);
-	return ns_rename(ctx(), &a, &b, flags);
+	struct stat st;
+	if (hidden_is_name(to) && !(flags & RENAME_EXCHANGE) && !ns_getattr(fc, &a, &st) &&
+	    !S_ISDIR(st.st_mode))
+		return hide(fc, from, &a, to, &b);
+	int rc = ns_rename(fc, &a, &b, flags);
+	if (rc == -ENOENT && a.kind == NS_DOC && b.kind == NS_DOC && !(flags & RENAME_NOREPLACE))
+		return rename_created(fc, to, &a, &b);
+	/* Open files follow their name: stat of the new one shows a
+	 * writer's size, the old name is gone. */
+	if (!rc) {
+		pthread_mutex_lock(&fc->lock);
+		ns_pending_rename_locked(fc, &a, &b);
+		hidden_rename_locked(fc, from, to);
+		pthread_mutex_unlock(&fc->lock);
+	}
+	return rc;
 }
 
 static int fs_utimens(const char *path, const struct timespec tv[2],

@@ -445,3 +445,45 @@ int filter_match(const struct filter *f, const cJSON *metadata)
 {
 	return node_match(f, metadata);
 }
+
+/* Introspection (filter_index.c). */
+
+enum filter_shape filter_shape(const struct filter *f)
+{
+	if (f->group)
+		return f->any_of ? FILTER_OR : FILTER_AND;
+	if (f->op == OP_EQ && (f->val.type == FV_NUM || f->val.type == FV_STR))
+		return FILTER_EQ;
+	if (f->op == OP_IN && f->val.type == FV_LIST)
+		return FILTER_IN;
+	return FILTER_OTHER;
+}
+
+size_t filter_nkids(const struct filter *f)
+{
+	return f->group ? f->n : 0;
+}
+
+const struct filter *filter_kid(const struct filter *f, size_t i)
+{
+	return &f->kids[i];
+}
+
+const char *filter_key(const struct filter *f)
+{
+	return f->key;
+}
+
+size_t filter_nvalues(const struct filter *f)
+{
+	enum filter_shape sh = filter_shape(f);
+	return sh == FILTER_EQ ? 1 : sh == FILTER_IN ? f->val.n : 0;
+}
+
+void filter_value(const struct filter *f, size_t i, struct filter_scalar *v)
+{
+	const struct fval *x = f->val.type == FV_LIST ? &f->val.items[i] : &f->val;
+	v->is_num = x->type == FV_NUM;
+	v->num = x->num;
+	v->str = x->type == FV_STR ? x->str : NULL;
+}

@@ -36,4 +36,21 @@ void filter_free(struct filter *f);
 /* 1 if metadata (a JSON object, or NULL = no metadata) passes. */
 int filter_match(const struct filter *f, const cJSON *metadata);
 
+/* The tree's shape, for candidate indexes (filter_index.c): groups, and
+ * leaves that an equality index can answer. EQ is "==" with a scalar value
+ * (one value); IN is "in" (its list's values); anything else is OTHER. */
+enum filter_shape { FILTER_AND, FILTER_OR, FILTER_EQ, FILTER_IN, FILTER_OTHER };
+struct filter_scalar {
+	int is_num;		/* numbers and booleans (as 0 / 1) */
+	double num;
+	const char *str;	/* borrowed from the filter */
+};
+enum filter_shape filter_shape(const struct filter *f);
+size_t filter_nkids(const struct filter *f);
+const struct filter *filter_kid(const struct filter *f, size_t i);
+const char *filter_key(const struct filter *f);
+/* EQ: 1; IN: the list's length; else 0. */
+size_t filter_nvalues(const struct filter *f);
+void filter_value(const struct filter *f, size_t i, struct filter_scalar *v);
+
 #endif

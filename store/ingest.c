@@ -2,6 +2,7 @@
 #include "ingest.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,17 +59,26 @@ static void merge_meta(cJSON *doc_meta, const cJSON *extra)
 	}
 }
 
-/* Per-node metadata for chunks inside a section (a heading path). */
+/* Per-node metadata for chunks inside a section: a heading path, and the
+ * section's own metadata (a PDF page). */
 static int section_meta(const struct reader_out *ro, const cJSON *doc_meta,
 			struct node_chunk *ch, size_t start, cJSON **owned)
 {
-	const char *h = reader_section_at(ro, start);
+	const struct reader_section *sec = reader_section_find(ro, start);
+	const cJSON *it;
 	*owned = NULL;
-	if (!h)
+	if (!sec || (!sec->heading && !sec->meta))
 		return 0;
 	*owned = cJSON_Duplicate(doc_meta, 1);
-	if (!*owned || !cJSON_AddStringToObject(*owned, "section", h))
+	if (!*owned || (sec->heading && !cJSON_AddStringToObject(*owned, "section", sec->heading)))
 		return -ENOMEM;
+	cJSON_ArrayForEach(it, sec->meta) {
+		cJSON *dup = cJSON_Duplicate(it, 1);
+		if (!dup)
+			return -ENOMEM;
+		cJSON_DeleteItemFromObjectCaseSensitive(*owned, it->string);
+		cJSON_AddItemToObject(*owned, it->string, dup);
+	}
 	ch->meta = *owned;
 	return 0;
 }
@@ -113,7 +123,7 @@ int ingest_build(const struct ingest_doc *doc, const struct splitter_opts *so,
 {
 	struct split_chunk *sp = NULL;
 	struct node_chunk *ch = NULL;
-	struct reader_out ro = { BUF_INIT, NULL, NULL, 0 };
+	struct reader_out ro = { .text = BUF_INIT };
 	cJSON **metas = NULL;
 	size_t n = 0;
 	int rc;
@@ -123,12 +133,20 @@ int ingest_build(const struct ingest_doc *doc, const struct splitter_opts *so,
 	r->doc_meta = node_doc_metadata(doc->path, doc->len, doc->ctime_ns, doc->mtime_ns);
 	if (!r->doc_meta)
 		return -ENOMEM;
-	r->is_text = text_is_probably_text(doc->data, doc->len);
+	/* PDF, DOCX, ODT: binary, yet a reader extracts their text. */
+	r->is_text = reader_is_document(doc->path, doc->data, doc->len) ||
+		     text_is_probably_text(doc->data, doc->len);
 	if (!r->is_text)
 		return 0;
 	rc = reader_extract(doc->path, doc->data, doc->len, &ro);
 	if (rc)
 		goto out;
+	if (ro.fail) { /* stored, not indexed; the caller logs why */
+		r->is_text = 0;
+		r->read_err = ro.fail;
+		snprintf(r->read_why, sizeof(r->read_why), "%s", ro.why);
+		goto out;
+	}
 	merge_meta(r->doc_meta, ro.meta);
 	rc = split_sections(so, &ro, &sp, &n);
 	if (rc || !n)

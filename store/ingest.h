@@ -23,6 +23,9 @@ struct ingest_doc {
 struct ingest_result {
 	char doc_hash[65]; /* sha256 of the bytes */
 	int is_text;       /* 0: stored, not indexed */
+	int read_err;      /* a PDF/DOCX/ODT reader could not read it: a positive
+			    * errno, the reason in read_why (is_text 0) */
+	char read_why[240];
 	cJSON *doc_meta;   /* owned */
 	size_t n;          /* nodes */
 	cJSON **nodes;     /* owned, n of them */

@@ -25,6 +25,8 @@ static const char *mime_of(const char *name)
 		{ ".sh", "text/x-shellscript" }, { ".yaml", "application/yaml" },
 		{ ".yml", "application/yaml" }, { ".rst", "text/x-rst" },
 		{ ".pdf", "application/pdf" },
+		{ ".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document" },
+		{ ".odt", "application/vnd.oasis.opendocument.text" },
 	};
 	const char *dot = strrchr(name, '.');
 	for (size_t i = 0; dot && i < sizeof(map) / sizeof(map[0]); i++)
@@ -149,35 +151,49 @@ int node_build_doc_nodes(struct node_chunk *chunks, size_t n, const char *doc_id
 	return 0;
 }
 
+/* Set every key of from in obj's object member name (made when missing). */
+static int set_keys(cJSON *obj, const char *name, const cJSON *from)
+{
+	cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
+	const cJSON *it;
+	if (!cJSON_IsObject(m)) {
+		cJSON *dup = cJSON_Duplicate(from, 1);
+		if (!dup)
+			return -ENOMEM;
+		if (m)
+			cJSON_ReplaceItemInObjectCaseSensitive(obj, name, dup);
+		else
+			cJSON_AddItemToObject(obj, name, dup);
+		return 0;
+	}
+	cJSON_ArrayForEach(it, from) {
+		cJSON *v = cJSON_Duplicate(it, 1);
+		if (!v)
+			return -ENOMEM;
+		if (cJSON_GetObjectItemCaseSensitive(m, it->string))
+			cJSON_ReplaceItemInObjectCaseSensitive(m, it->string, v);
+		else
+			cJSON_AddItemToObject(m, it->string, v);
+	}
+	return 0;
+}
+
 int node_set_source(cJSON *node, const char *doc_id, const cJSON *new_meta)
 {
-	cJSON *meta = cJSON_Duplicate(new_meta, 1);
-	if (!meta)
+	if (set_keys(node, "metadata", new_meta))
 		return -ENOMEM;
-	if (cJSON_GetObjectItemCaseSensitive(node, "metadata"))
-		cJSON_ReplaceItemInObjectCaseSensitive(node, "metadata", meta);
-	else
-		cJSON_AddItemToObject(node, "metadata", meta);
 	cJSON *rel = cJSON_GetObjectItemCaseSensitive(node, "relationships");
 	cJSON *src = cJSON_GetObjectItemCaseSensitive(rel, "1");
 	if (!cJSON_IsObject(src))
 		return 0;
 	cJSON *id = cJSON_CreateString(doc_id);
-	cJSON *m2 = cJSON_Duplicate(new_meta, 1);
-	if (!id || !m2) {
-		cJSON_Delete(id);
-		cJSON_Delete(m2);
+	if (!id)
 		return -ENOMEM;
-	}
 	if (cJSON_GetObjectItemCaseSensitive(src, "node_id"))
 		cJSON_ReplaceItemInObjectCaseSensitive(src, "node_id", id);
 	else
 		cJSON_AddItemToObject(src, "node_id", id);
-	if (cJSON_GetObjectItemCaseSensitive(src, "metadata"))
-		cJSON_ReplaceItemInObjectCaseSensitive(src, "metadata", m2);
-	else
-		cJSON_AddItemToObject(src, "metadata", m2);
-	return 0;
+	return set_keys(src, "metadata", new_meta);
 }
 
 int node_id_valid(const char *id)

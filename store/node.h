@@ -40,9 +40,10 @@ struct node_chunk {
 int node_build_doc_nodes(struct node_chunk *chunks, size_t n, const char *doc_id,
 			 const char *doc_hash, const cJSON *doc_meta, cJSON **out);
 
-/* Point a node at a new source document (mv in docs/): SOURCE node_id,
- * metadata of the node and of its SOURCE entry replaced by new_meta
- * (copied). 0 or -ENOMEM. */
+/* Point a node at a new source document (mv in docs/): SOURCE node_id, and
+ * each key of new_meta (the file_* metadata) set in the metadata of the node
+ * and of its SOURCE entry; other keys (a reader's: section, page...) stay.
+ * 0 or -ENOMEM. */
 int node_set_source(cJSON *node, const char *doc_id, const cJSON *new_meta);
 
 /* Parse a node file written by a user (bare node JSON, or the docstore's

@@ -10,6 +10,9 @@
 #include "jsonutil.h"
 #include "node.h"
 #include "bm25.h"
+#include "ann.h"
+#include "filter_index.h"
+#include "vecbatch.h"
 #include "vecindex.h"
 
 static struct map *id_set(const cJSON *arr, const char *name, char *err, size_t errlen,
@@ -88,7 +91,7 @@ static int parse_mode(const cJSON *m, struct query_req *q, char *err, size_t err
 		const char *name;
 		enum query_mode kind;
 	} modes[] = { { "default", QUERY_DEFAULT }, { "mmr", QUERY_MMR },
-		      { "text", QUERY_TEXT }, { "hybrid", QUERY_HYBRID } };
+		      { "text", QUERY_TEXT }, { "hybrid", QUERY_HYBRID }, { "ann", QUERY_ANN } };
 	if (!m)
 		return 0;
 	if (!cJSON_IsString(m)) {
@@ -101,7 +104,7 @@ static int parse_mode(const cJSON *m, struct query_req *q, char *err, size_t err
 			snprintf(q->mode, sizeof(q->mode), "%s", modes[i].name);
 			return 0;
 		}
-	snprintf(err, errlen, "unknown mode \"%.40s\" (default, mmr, hybrid, text)",
+	snprintf(err, errlen, "unknown mode \"%.40s\" (default, ann, mmr, hybrid, text)",
 		 m->valuestring);
 	return -EINVAL;
 }
@@ -136,6 +139,14 @@ static int parse_mode_options(const cJSON *root, struct query_req *q, char *err,
 		rc = parse_num(w, "vector", 0, 1e6, &q->w_vector, err, errlen);
 	if (!rc && w)
 		rc = parse_num(w, "text", 0, 1e6, &q->w_text, err, errlen);
+	double ef = 0;
+	if (!rc)
+		rc = parse_num(root, "ef", 1, ANN_MAX_EF, &ef, err, errlen);
+	if (!rc && ef != floor(ef)) {
+		snprintf(err, errlen, "\"ef\" must be an integer from 1 to %d", ANN_MAX_EF);
+		rc = -EINVAL;
+	}
+	q->ef = (unsigned)ef;
 	if (!rc && q->kind == QUERY_TEXT && !q->text) {
 		snprintf(err, errlen, "mode \"text\" needs \"query\" text");
 		rc = -EINVAL;
@@ -241,6 +252,7 @@ void query_req_free(struct query_req *q)
 struct run_ctx {
 	const struct state *st;
 	const struct query_req *q;
+	const char *index; /* query_result.index */
 };
 
 static int keep_row(void *ctx, size_t row, const char *id)
@@ -295,17 +307,95 @@ static int has_filter(const struct query_req *q)
 	return q->filter || q->node_ids || q->doc_ids;
 }
 
+struct id_rows {
+	const struct vecindex *vi;
+	uint64_t *bits;
+};
+
+static int mark_id(const char *id, void *val, void *ctx)
+{
+	struct id_rows *ir = ctx;
+	long row = vecindex_find(ir->vi, id);
+	(void)val;
+	if (row >= 0)
+		ir->bits[row >> 6] |= 1ull << (row & 63);
+	return 0;
+}
+
+/* A superset of the rows the request can keep (*bits NULL: all of them):
+ * the metadata index answers ==/in filters, node_ids name rows. */
+static int candidates(struct run_ctx *c, uint64_t **bits, size_t *count)
+{
+	const struct vecindex *vi = state_vectors(c->st);
+	size_t n = vecindex_count(vi), words = (n + 63) / 64;
+	int rc = fidx_candidates(state_filter_index(c->st), c->q->filter, n, bits, count);
+	if (rc || !c->q->node_ids)
+		return rc;
+	struct id_rows ir = { vi, calloc(words ? words : 1, sizeof(uint64_t)) };
+	if (!ir.bits) {
+		free(*bits);
+		*bits = NULL;
+		return -ENOMEM;
+	}
+	map_each(c->q->node_ids, mark_id, &ir);
+	*count = 0;
+	for (size_t w = 0; w < words; w++) {
+		ir.bits[w] &= *bits ? (*bits)[w] : ~0ull;
+		*count += (size_t)__builtin_popcountll(ir.bits[w]);
+	}
+	free(*bits);
+	*bits = ir.bits;
+	return 0;
+}
+
+/* The HNSW graph (ann.h), for "mode": "ann" and for large stores.
+ * -EAGAIN: it cannot answer (building, or a filter left fewer than k). */
+static int rank_ann(struct run_ctx *c, const float *qv, size_t k, const uint64_t *cand,
+		    size_t ncand, struct ranked *out, size_t *n)
+{
+	int forced = c->q->kind == QUERY_ANN;
+	struct ann_hit *h = malloc(k * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	int rc = ann_search(c->q->ann, c->st, qv, k, c->q->ef, forced,
+			    has_filter(c->q) ? keep_row : NULL, c, cand, ncand, h, n);
+	for (size_t i = 0; !rc && i < *n; i++)
+		out[i] = (struct ranked){ h[i].id, h[i].score };
+	free(h);
+	if (forced || !rc)
+		c->index = rc ? "exact" : "hnsw";
+	return rc;
+}
+
 static int rank_vector(struct run_ctx *c, const float *qv, size_t k, struct ranked *out,
 		       size_t *n)
 {
 	struct vecindex *vi = state_vectors(c->st);
 	struct vec_hit *hits = malloc(k * sizeof(*hits));
+	uint64_t *cand = NULL;
+	size_t ncand = 0;
+	*n = 0;
 	if (!hits)
 		return -ENOMEM;
-	int rc = vecindex_search(vi, qv, k, has_filter(c->q) ? keep_row : NULL, c, hits, n);
+	int rc = has_filter(c->q) ? candidates(c, &cand, &ncand) : 0;
+	if (!rc && c->q->ann) {
+		rc = rank_ann(c, qv, k, cand, ncand, out, n);
+		if (rc != -EAGAIN) {
+			free(hits);
+			free(cand);
+			return rc;
+		}
+		rc = 0; /* the exact scan */
+	}
+	struct vec_query vq = { .q = qv, .k = k, .filter = has_filter(c->q) ? keep_row : NULL,
+				.ctx = c, .cand = cand, .ncand = ncand };
+	/* Concurrent queries are scored together (vecbatch.h). */
+	if (!rc)
+		rc = vecbatch_search(vi, &vq, hits, n);
 	for (size_t i = 0; !rc && i < *n; i++)
 		out[i] = (struct ranked){ vecindex_id(vi, hits[i].row), hits[i].score };
 	free(hits);
+	free(cand);
 	return rc;
 }
 
@@ -343,17 +433,22 @@ static int rank_mmr(struct run_ctx *c, const float *qv, struct ranked *out, size
 	double *sim = malloc((rows + 1) * sizeof(*sim));
 	char *taken = calloc(rows + 1, 1);
 	double t = c->q->mmr_threshold;
-	if (!cand || !sim || !taken) {
+	uint64_t *bits = NULL;
+	size_t nbits;
+	if (!cand || !sim || !taken || (has_filter(c->q) && candidates(c, &bits, &nbits))) {
 		free(cand);
 		free(sim);
 		free(taken);
 		return -ENOMEM;
 	}
-	for (size_t r = 0; r < rows; r++)
+	for (size_t r = 0; r < rows; r++) {
+		if (bits && !(bits[r >> 6] >> (r & 63) & 1))
+			continue; /* the metadata index rules it out */
 		if (!has_filter(c->q) || keep_row(c, r, vecindex_id(vi, r))) {
 			cand[m] = r;
 			sim[m++] = cosine(qv, vecindex_row(vi, r), dim);
 		}
+	}
 	double score = -INFINITY;
 	size_t high = 0;
 	for (size_t i = 0; i < m; i++)
@@ -381,6 +476,7 @@ static int rank_mmr(struct run_ctx *c, const float *qv, struct ranked *out, size
 	free(cand);
 	free(sim);
 	free(taken);
+	free(bits);
 	return 0;
 }
 
@@ -437,7 +533,7 @@ int query_needs_vector(const struct query_req *q)
 int query_run(const struct state *st, const struct query_req *q, const float *qv,
 	      struct query_result *res)
 {
-	struct run_ctx ctx = { st, q };
+	struct run_ctx ctx = { st, q, NULL };
 	size_t n = 0;
 	int rc;
 	memset(res, 0, sizeof(*res));
@@ -462,6 +558,7 @@ int query_run(const struct state *st, const struct query_req *q, const float *qv
 	default:
 		rc = rank_vector(&ctx, qv, q->top_k, r, &n);
 	}
+	res->index = ctx.index;
 	for (size_t i = 0; i < n && !rc; i++) {
 		rc = fill_hit(st, r[i].id, (float)r[i].score, &res->hits[i]);
 		res->n = i + 1;
@@ -511,6 +608,8 @@ static int render_json(const struct query_req *q, const struct query_result *res
 		cJSON_AddNullToObject(head, "query");
 	cJSON_AddNumberToObject(head, "top_k", (double)q->top_k);
 	cJSON_AddStringToObject(head, "mode", q->mode);
+	if (res->index)
+		cJSON_AddStringToObject(head, "index", res->index);
 	cJSON_AddNumberToObject(head, "took_ms", round(res->took_ms * 1000) / 1000);
 	if (!rc)
 		rc = json_print_spaced(head, out);

@@ -15,6 +15,10 @@
  *   text     BM25 over node texts (needs "query")
  *   hybrid   reciprocal rank fusion of the vector and BM25 rankings (the top
  *            max(4k, 50) of each): sum of w / (rrf_k + rank), rank from 1
+ *   ann      default's ranking from the HNSW graph (ann.h) with "ef"
+ *            candidates (1..10000); exact scores; the exact scan while the
+ *            graph is being built. default and hybrid use the graph too on
+ *            stores at or above its threshold.
  */
 #ifndef STORE_QUERY_H
 #define STORE_QUERY_H
@@ -28,7 +32,8 @@
 
 #define QUERY_MAX_TOP_K 10000
 
-enum query_mode { QUERY_DEFAULT, QUERY_MMR, QUERY_TEXT, QUERY_HYBRID };
+enum query_mode { QUERY_DEFAULT, QUERY_MMR, QUERY_TEXT, QUERY_HYBRID, QUERY_ANN };
+struct ann;
 
 struct query_req {
 	char *text;         /* owned; may be NULL when embedding is given */
@@ -43,6 +48,8 @@ struct query_req {
 	size_t emb_len;
 	struct map *node_ids; /* owned set, may be NULL */
 	struct map *doc_ids;  /* owned set, may be NULL */
+	unsigned ef;          /* ann: candidate list size; 0 = the graph's default */
+	struct ann *ann;      /* not owned: the store's graph (set by the caller), or NULL */
 };
 
 struct query_hit {
@@ -57,6 +64,7 @@ struct query_result {
 	struct query_hit *hits; /* owned */
 	size_t n;
 	double took_ms;
+	const char *index;  /* "hnsw" or "exact" when the graph was asked, else NULL */
 };
 
 /* Parse req[0..len). default_k applies when "top_k" is absent. -EINVAL or

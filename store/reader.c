@@ -3,22 +3,20 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "jsonutil.h"
+#include "reader_int.h"
 
-#define MAX_DEPTH 6 /* heading levels */
+#define MAX_DEPTH READER_DEPTH
 
 /* ------------------------------------------------------------ sections */
 
-struct heads {
-	char *h[MAX_DEPTH];
-};
-
-static void heads_clear(struct heads *hs)
+void reader_heads_clear(struct reader_heads *hs)
 {
 	for (int i = 0; i < MAX_DEPTH; i++) {
 		free(hs->h[i]);
@@ -26,10 +24,25 @@ static void heads_clear(struct heads *hs)
 	}
 }
 
-/* Set the heading at level (1-based), drop deeper ones, record a section. */
-static int open_section(struct reader_out *o, struct heads *hs, int level,
-			const char *title, size_t tlen, size_t at)
+static struct reader_section *new_section(struct reader_out *o, size_t at)
 {
+	struct reader_section *s = realloc(o->sections, (o->nsections + 1) * sizeof(*s));
+	if (!s)
+		return NULL;
+	o->sections = s;
+	s += o->nsections++;
+	*s = (struct reader_section){ .start = at };
+	return s;
+}
+
+/* Set the heading at level (1-based), drop deeper ones, record a section. */
+int reader_heading(struct reader_out *o, struct reader_heads *hs, int level,
+		   const char *title, size_t tlen, size_t at)
+{
+	if (level < 1)
+		level = 1;
+	if (level > MAX_DEPTH)
+		level = MAX_DEPTH;
 	for (int i = level - 1; i < MAX_DEPTH; i++) {
 		free(hs->h[i]);
 		hs->h[i] = NULL;
@@ -39,30 +52,56 @@ static int open_section(struct reader_out *o, struct heads *hs, int level,
 	for (int i = 0; i < MAX_DEPTH; i++)
 		if (hs->h[i])
 			buf_addf(&path, "%s%s", path.len ? " > " : "", hs->h[i]);
-	struct reader_section *s = realloc(o->sections, (o->nsections + 1) * sizeof(*s));
-	if (!s || !hs->h[level - 1]) {
+	struct reader_section *s = hs->h[level - 1] ? new_section(o, at) : NULL;
+	if (!s) {
 		buf_release(&path);
 		return -ENOMEM;
 	}
-	o->sections = s;
-	s[o->nsections].start = at;
-	s[o->nsections++].heading = buf_detach(&path, NULL);
+	s->heading = buf_detach(&path, NULL);
 	return 0;
+}
+
+int reader_section_meta(struct reader_out *o, size_t at, cJSON *meta)
+{
+	struct reader_section *s = meta ? new_section(o, at) : NULL;
+	if (!s) {
+		cJSON_Delete(meta);
+		return -ENOMEM;
+	}
+	s->meta = meta;
+	return 0;
+}
+
+int reader_fail(struct reader_out *o, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(o->why, sizeof(o->why), fmt, ap);
+	va_end(ap);
+	o->fail = err;
+	buf_reset(&o->text);
+	return 0;
+}
+
+const struct reader_section *reader_section_find(const struct reader_out *out, size_t off)
+{
+	const struct reader_section *s = NULL;
+	for (size_t i = 0; i < out->nsections && out->sections[i].start <= off; i++)
+		s = &out->sections[i];
+	return s;
 }
 
 const char *reader_section_at(const struct reader_out *out, size_t off)
 {
-	const char *h = NULL;
-	for (size_t i = 0; i < out->nsections && out->sections[i].start <= off; i++)
-		h = out->sections[i].heading;
-	return h;
+	const struct reader_section *s = reader_section_find(out, off);
+	return s ? s->heading : NULL;
 }
 
 /* ------------------------------------------------------------ markdown */
 
 static int read_markdown(const char *p, size_t len, struct reader_out *o)
 {
-	struct heads hs = { { 0 } };
+	struct reader_heads hs = { { 0 } };
 	int rc = buf_add(&o->text, p, len), fence = 0;
 	for (size_t i = 0; i < len && !rc;) {
 		size_t eol = i;
@@ -77,11 +116,11 @@ static int read_markdown(const char *p, size_t len, struct reader_out *o)
 			size_t s = i + level + 1, e = eol;
 			while (e > s && (p[e - 1] == ' ' || p[e - 1] == '#' || p[e - 1] == '\r'))
 				e--;
-			rc = open_section(o, &hs, level, p + s, e - s, i);
+			rc = reader_heading(o, &hs, level, p + s, e - s, i);
 		}
 		i = eol + 1;
 	}
-	heads_clear(&hs);
+	reader_heads_clear(&hs);
 	return rc;
 }
 
@@ -167,7 +206,7 @@ struct html {
 	const char *p;
 	size_t len, i;
 	struct reader_out *o;
-	struct heads hs;
+	struct reader_heads hs;
 	int heading;        /* level of an open <hN>, 0 when none */
 	size_t heading_at;  /* text offset where it began */
 	int in_title;
@@ -212,8 +251,8 @@ static int on_tag(struct html *h, const char *tag, size_t n, int closing)
 			size_t s = h->heading_at;
 			while (s < t->len && isspace((unsigned char)t->data[s]))
 				s++;
-			rc = open_section(h->o, &h->hs, h->heading, t->data + s, t->len - s,
-					  h->heading_at);
+			rc = reader_heading(h->o, &h->hs, h->heading, t->data + s, t->len - s,
+					    h->heading_at);
 			h->heading = 0;
 		}
 	}
@@ -276,7 +315,7 @@ static int read_html(const char *p, size_t len, struct reader_out *o)
 	if (!rc && h.title.len)
 		cJSON_AddStringToObject(o->meta, "title", h.title.data);
 	buf_release(&h.title);
-	heads_clear(&h.hs);
+	reader_heads_clear(&h.hs);
 	return rc;
 }
 
@@ -406,20 +445,38 @@ static const char *language_of(const char *ext)
 	return NULL;
 }
 
-int reader_extract(const char *path, const char *data, size_t len, struct reader_out *o)
+static const char *ext_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 	const char *dot = strrchr(slash ? slash : path, '.');
-	const char *ext = dot ? dot + 1 : NULL;
+	return dot ? dot + 1 : NULL;
+}
+
+int reader_is_document(const char *path, const char *data, size_t len)
+{
+	const char *ext = ext_of(path);
+	return reader_pdf_is(ext, data, len) || reader_office_kind(ext, data, len) != OFFICE_NONE;
+}
+
+int reader_extract(const char *path, const char *data, size_t len, struct reader_out *o)
+{
+	const char *ext = ext_of(path);
 	const char *lang = language_of(ext);
 	const char *name = "text";
+	enum office_kind office;
 	int rc;
 
 	memset(o, 0, sizeof(*o));
 	o->meta = cJSON_CreateObject();
 	if (!o->meta)
 		return -ENOMEM;
-	if (ext && (!strcasecmp(ext, "md") || !strcasecmp(ext, "markdown"))) {
+	if (reader_pdf_is(ext, data, len)) {
+		name = "pdf";
+		rc = reader_pdf(data, len, o);
+	} else if ((office = reader_office_kind(ext, data, len)) != OFFICE_NONE) {
+		name = office == OFFICE_DOCX ? "docx" : "odt";
+		rc = reader_office(office, data, len, o);
+	} else if (ext && (!strcasecmp(ext, "md") || !strcasecmp(ext, "markdown"))) {
 		name = "markdown";
 		rc = read_markdown(data, len, o);
 	} else if ((ext && (!strcasecmp(ext, "html") || !strcasecmp(ext, "htm"))) ||
@@ -450,8 +507,10 @@ int reader_extract(const char *path, const char *data, size_t len, struct reader
 
 void reader_out_free(struct reader_out *o)
 {
-	for (size_t i = 0; i < o->nsections; i++)
+	for (size_t i = 0; i < o->nsections; i++) {
 		free(o->sections[i].heading);
+		cJSON_Delete(o->sections[i].meta);
+	}
 	free(o->sections);
 	cJSON_Delete(o->meta);
 	buf_release(&o->text);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bm25.h"
+#include "filter_index.h"
 #include "jsonutil.h"
 #include "log.h"
 
@@ -15,9 +16,13 @@ struct state {
 	struct vecindex *next; /* a re-embedding's target vectors, or NULL */
 	struct map *node_meta; /* node id -> cJSON * (metadata object) */
 	struct bm25 *text;     /* keyword index over node texts */
+	struct fidx *fidx;     /* node metadata -> rows of vecs (filter_index.h) */
+	enum vec_compress compress; /* kept on vecs, also after it is replaced */
 	uint64_t version;      /* bumped by every applied op */
 	uint64_t puts;         /* entries' first-put counter (struct entry.order) */
 	uint32_t dim;
+	state_vec_hook vec_hook; /* told of active-vector changes (ann.c), or NULL */
+	void *vec_hook_ctx;
 };
 
 static void entry_free(void *p)
@@ -48,7 +53,7 @@ int state_new(uint32_t dim, struct state **out)
 	st->colls = map_new();
 	st->node_meta = map_new();
 	if (!st->colls || !st->node_meta || vecindex_new(dim, &st->vecs) ||
-	    bm25_new(&st->text)) {
+	    bm25_new(&st->text) || fidx_new(&st->fidx)) {
 		state_free(st);
 		return -ENOMEM;
 	}
@@ -65,6 +70,7 @@ void state_free(struct state *st)
 	vecindex_free(st->vecs);
 	vecindex_free(st->next);
 	bm25_free(st->text);
+	fidx_free(st->fidx);
 	free(st);
 }
 
@@ -91,6 +97,37 @@ static int apply_vector(struct vecindex *vi, const struct frame_op *op)
 	int rc = vecindex_set(vi, op->key, v);
 	free(v);
 	return rc;
+}
+
+/* The active set: the filter index follows its rows (a removal moves the
+ * last row into the hole; an insert appends). */
+static int apply_active_vector(struct state *st, const struct frame_op *op)
+{
+	long row = vecindex_find(st->vecs, op->key);
+	size_t n = vecindex_count(st->vecs);
+	int rc = apply_vector(st->vecs, op);
+	if (!rc && row >= 0 && vecindex_count(st->vecs) < n)
+		fidx_remove_row(st->fidx, (size_t)row, n - 1);
+	else if (!rc && row < 0 && vecindex_count(st->vecs) > n)
+		fidx_set_row(st->fidx, n, map_get(st->node_meta, op->key));
+	if (!rc && op->type != FRAME_ATTR && st->vec_hook)
+		st->vec_hook(st->vec_hook_ctx, st, op->key);
+	return rc;
+}
+
+/* st->vecs is a new set: index its rows afresh, compress it as the old. */
+static void vectors_replaced(struct state *st)
+{
+	struct fidx *fx = NULL;
+	size_t n = vecindex_count(st->vecs);
+	if (fidx_new(&fx))
+		LOG_ERR("out of memory for the filter index: filters scan every row");
+	for (size_t r = 0; fx && r < n; r++)
+		fidx_set_row(fx, r, map_get(st->node_meta, vecindex_id(st->vecs, r)));
+	fidx_free(st->fidx);
+	st->fidx = fx;
+	if (vecindex_set_compress(st->vecs, st->compress))
+		LOG_ERR("out of memory for the compressed vectors: float scans only");
 }
 
 /* The "dim" of a ragfs.embedder record, 0 when it has none. */
@@ -186,6 +223,9 @@ static void track_node(struct state *st, const struct frame_op *op)
 	cJSON_Delete(old);
 	if (meta && map_put(st->node_meta, op->key, meta, NULL))
 		cJSON_Delete(meta);
+	long row = vecindex_find(st->vecs, op->key);
+	if (row >= 0)
+		fidx_set_row(st->fidx, (size_t)row, map_get(st->node_meta, op->key));
 }
 
 static struct map *coll_get_or_make(struct state *st, const char *name)
@@ -228,13 +268,20 @@ int state_apply(struct state *st, const struct frame_op *op)
 {
 	st->version++;
 	if (!strcmp(op->coll, COLL_VECS))
-		return apply_vector(st->vecs, op);
+		return apply_active_vector(st, op);
 	if (!strcmp(op->coll, COLL_VECS_NEXT))
 		return apply_vector(st->next, op);
 	if (!strcmp(op->coll, COLL_NODES))
 		track_node(st, op);
-	if (!strcmp(op->coll, COLL_EMBEDDER))
+	if (!strcmp(op->coll, COLL_EMBEDDER)) {
+		/* A new set is made while the old one lives: a new address. */
+		const struct vecindex *was = st->vecs;
 		embed_record(st, op);
+		if (st->vecs != was)
+			vectors_replaced(st);
+		if (st->vecs != was && st->vec_hook)
+			st->vec_hook(st->vec_hook_ctx, st, NULL);
+	}
 
 	struct map *c;
 	if (op->type == FRAME_DEL) {
@@ -445,4 +492,23 @@ int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out)
 		rc = snap_flush(&s);
 	free(s.ops);
 	return rc;
+}
+
+const struct fidx *state_filter_index(const struct state *st)
+{
+	return st->fidx;
+}
+
+int state_set_compress(struct state *st, enum vec_compress c)
+{
+	int rc = vecindex_set_compress(st->vecs, c);
+	if (!rc)
+		st->compress = c;
+	return rc;
+}
+
+void state_set_vec_hook(struct state *st, state_vec_hook fn, void *ctx)
+{
+	st->vec_hook = fn;
+	st->vec_hook_ctx = ctx;
 }

@@ -24,7 +24,8 @@
  *   anything else           user kvstore/ collections -> JSON objects
  *
  * Derived: the vecindex over ragfs.vectors, each node's parsed metadata
- * (for filters) and a BM25 index over node texts. Not thread safe: the store's rwlock guards it.
+ * (for filters) with an inverted index of it over the vector rows
+ * (filter_index.h), and a BM25 index over node texts. Not thread safe: the store's rwlock guards it.
  */
 #ifndef STORE_STATE_H
 #define STORE_STATE_H
@@ -102,6 +103,17 @@ uint32_t state_dim(const struct state *st);
 uint64_t state_version(const struct state *st);
 /* The BM25 index over node texts (docstore/data "text"). */
 struct bm25 *state_text_index(const struct state *st);
+struct fidx;
+/* The metadata index over the active vector rows (filter_index.h). */
+const struct fidx *state_filter_index(const struct state *st);
+/* Keep a compressed copy of the active vectors (also of a set that later
+ * replaces them). 0 or -ENOMEM (unchanged). */
+int state_set_compress(struct state *st, enum vec_compress c);
+/* Called after each change of an active vector (id), or with id NULL when
+ * the active set was replaced (a re-embedding switched over); under the
+ * lock of whoever applies ops. ann.c keeps its graph in step with it. */
+typedef void (*state_vec_hook)(void *ctx, const struct state *st, const char *id);
+void state_set_vec_hook(struct state *st, state_vec_hook fn, void *ctx);
 
 /* Encode the whole image as frames numbered from *seq (incremented per
  * frame) into out: a compacted segment, each collection in first-put order

@@ -18,8 +18,8 @@
 
 #include "../backends/backends.h"
 #include "../backends/s3.h"
+#include "ann.h"
 #include "embed.h"
-#include "embed_glove.h"
 #include "ingest.h"
 #include "journal.h"
 #include "jsonutil.h"
@@ -209,45 +209,7 @@ static int load_manifest(struct store *s, char *err, size_t errlen)
 		return rc;
 	}
 	snprintf(s->man_etag, sizeof(s->man_etag), "%s", meta.etag);
-	if (s->opts.dim && s->opts.dim != s->man.dim) {
-		snprintf(err, errlen, "the store has dim=%u but dim=%u was given", s->man.dim,
-			 s->opts.dim);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int make_embedder(struct store *s, const struct store_opts *o, char *err,
-			 size_t errlen)
-{
-	const char *e = s->opts.embed;
-	if (o->embedder) {
-		if (o->embedder->dim != s->man.dim) {
-			snprintf(err, errlen, "the embedder gives dim=%u, the store has dim=%u",
-				 o->embedder->dim, s->man.dim);
-			return -EINVAL;
-		}
-		s->emb = o->embedder;
-		return 0;
-	}
-	if (!strcmp(e, "hash"))
-		return embed_hash_new(s->man.dim, &s->emb);
-	if (!strcmp(e, "none"))
-		return embed_none_new(s->man.dim, &s->emb);
-	if (!strcmp(e, "glove")) { /* $RAGFS_GLOVE, else the table scripts/glove.sh writes */
-		char path[4096];
-		int rc = embed_glove_new(embed_glove_path(path, sizeof(path)), &s->emb);
-
-		if (rc)
-			snprintf(err, errlen, "embed=glove: cannot use the word-vector table %s (%s): run scripts/glove.sh",
-				 path, strerror(-rc));
-		else if (s->emb->dim != s->man.dim)
-			snprintf(err, errlen, "embed=glove gives dim=%u, the store has dim=%u (a new store needs -o dim=%u)",
-				 s->emb->dim, s->man.dim, s->emb->dim);
-		return rc ? rc : s->emb->dim != s->man.dim ? -EINVAL : 0;
-	}
-	snprintf(err, errlen, "unknown embedder \"%s\" (hash, glove, http, none)", e);
-	return -EINVAL;
+	return 0; /* another dim than the store's re-embeds it: store_reembed.c */
 }
 
 static int copy_opts(struct store *s, const struct store_opts *o)
@@ -445,6 +407,29 @@ static int open_segment_cache(struct store *s, const struct store_opts *o, char 
 	return rc;
 }
 
+/* The HNSW graph. Its file is a cache of derived data in cache_dir, not a
+ * store segment (README "Storage layout" says why). */
+static int open_ann(struct store *s, char *err, size_t errlen)
+{
+	const struct store_opts *o = &s->opts;
+	if ((o->ann_m && (o->ann_m < 2 || o->ann_m > HNSW_MAX_M)) || o->ann_ef > ANN_MAX_EF) {
+		snprintf(err, errlen, "ann_m must be 2..%d and ann_ef at most %d", HNSW_MAX_M,
+			 ANN_MAX_EF);
+		return -EINVAL;
+	}
+	char *path = NULL;
+	if (asprintf(&path, "%s/hnsw.bin", s->cache_dir) < 0)
+		return -ENOMEM;
+	struct ann_opts ao = { .path = path, .ident = s->man.store_id,
+			       .threshold = o->ann_threshold, .m = o->ann_m,
+			       .ef_construction = o->ann_ef_construction, .ef = o->ann_ef };
+	int rc = ann_new(&ao, &s->lock, &s->st, &s->ann);
+	free(path);
+	if (!rc)
+		ann_attach(s->ann, s->st);
+	return rc;
+}
+
 int store_open(const struct store_opts *o, struct store **out, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof(*s));
@@ -462,6 +447,11 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	s->next_seq = 1;
 	snprintf(err, errlen, "out of memory");
 	rc = copy_opts(s, o);
+	if (!rc && o->vec_compress && vec_compress_parse(o->vec_compress, &s->vec_compress)) {
+		snprintf(err, errlen, "unknown vec_compress \"%.40s\" (none, int8, fp16)",
+			 o->vec_compress);
+		rc = -EINVAL;
+	}
 	if (!rc)
 		rc = open_backend(s, o, err, errlen);
 	if (!rc)
@@ -473,15 +463,19 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	if (!rc)
 		rc = state_new(s->man.dim, &s->st);
 	if (!rc)
+		rc = state_set_compress(s->st, s->vec_compress);
+	if (!rc)
 		rc = store_load_segments(s, err, errlen);
 	if (!rc)
 		rc = store_replay_journal(s, err, errlen);
 	if (!rc)
 		store_sync_index_id(s);
-	if (!rc)
-		rc = make_embedder(s, o, err, errlen);
+	if (!rc) /* the embedder, after the state: it holds the vectors' identity */
+		rc = store_reembed_open(s, o, err, errlen);
 	if (!rc)
 		rc = store_embed_init(s);
+	if (!rc)
+		rc = open_ann(s, err, errlen);
 	if (rc)
 		goto fail;
 	s->mounted_ns = now_ns();
@@ -503,7 +497,10 @@ int store_start(struct store *s)
 	if (rc)
 		return -rc;
 	s->flusher_running = 1;
-	return store_embed_start(s);
+	rc = store_embed_start(s);
+	if (!rc)
+		rc = store_reembed_start(s);
+	return rc ? rc : ann_start(s->ann);
 }
 
 int store_close(struct store *s)
@@ -511,6 +508,8 @@ int store_close(struct store *s)
 	int rc = 0;
 	if (!s)
 		return 0;
+	ann_stop(s->ann); /* writes the graph file when it changed */
+	store_reembed_stop(s);
 	store_embed_stop(s);
 	if (s->flusher_running) {
 		pthread_mutex_lock(&s->stop_lock);
@@ -526,6 +525,8 @@ int store_close(struct store *s)
 		store_embed_destroy(s);
 	/* An injected embedder is ours once store_open was called. */
 	embedder_free(s->emb ? s->emb : s->opts.embedder);
+	store_reembed_destroy(s);
+	ann_free(s->ann);
 	state_free(s->st);
 	journal_close(s->jn);
 	segcache_close(s->segs);
@@ -599,7 +600,7 @@ int store_read_only(const struct store *s)
 
 uint32_t store_dim(const struct store *s)
 {
-	return s->man.dim;
+	return __atomic_load_n(&s->dim, __ATOMIC_ACQUIRE);
 }
 
 void store_note_ingest(struct store *s, const struct timespec *t0)
@@ -609,25 +610,63 @@ void store_note_ingest(struct store *s, const struct timespec *t0)
 
 /* ---------------------------------------------------------------- query */
 
-static int embed_query(struct store *s, const struct query_req *q, float *qv, char *err,
+/* The query vector, from the embedder of the vectors it will be compared
+ * with (emb: read before; store_query checks it is still theirs). */
+static int embed_query(struct embedder *emb, const struct query_req *q, float *qv, char *err,
 		       size_t errlen)
 {
 	if (q->embedding) {
-		if (q->emb_len != s->man.dim) {
-			snprintf(err, errlen, "\"embedding\" has %zu values, the store has dim %u",
-				 q->emb_len, s->man.dim);
-			return -EINVAL;
-		}
 		memcpy(qv, q->embedding, q->emb_len * sizeof(float));
 		return 0;
 	}
 	const char *texts[1] = { q->text };
 	size_t lens[1] = { strlen(q->text) };
-	int rc = embedder_embed(s->emb, texts, lens, 1, qv);
+	int rc = embedder_embed(emb, texts, lens, 1, qv);
 	if (rc)
 		snprintf(err, errlen, "cannot embed the query: %s (embed=%s)", strerror(-rc),
-			 s->emb->name);
+			 emb->name);
 	return rc;
+}
+
+/* Embed (outside the lock) and search (under it). A re-embedding may
+ * switch the vectors in between: then again with the new embedder. */
+static int run_query(struct store *s, struct query_req *q, struct query_result *res,
+		     char *err, size_t errlen)
+{
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct embedder *emb = store_emb(s);
+		/* No embedder for the old vectors while re-embedding: BM25. */
+		if (emb == s->re.stand_in && q->text && !q->embedding && query_needs_vector(q)) {
+			q->kind = QUERY_TEXT;
+			snprintf(q->mode, sizeof(q->mode), "text");
+		}
+		int vec = query_needs_vector(q);
+		size_t dim = q->embedding ? q->emb_len : emb->dim;
+		float *qv = vec ? malloc(dim * sizeof(float)) : NULL;
+		int rc = vec && !qv ? -ENOMEM : vec ? embed_query(emb, q, qv, err, errlen) : 0;
+		if (rc) {
+			free(qv);
+			return rc;
+		}
+		const struct state *st = store_read_begin(s);
+		uint32_t have = state_dim(st);
+		if (!vec || (dim == have && (q->embedding || store_emb(s) == emb)))
+			rc = query_run(st, q, qv, res);
+		else
+			rc = q->embedding ? -EINVAL : -EAGAIN;
+		store_read_end(s);
+		free(qv);
+		if (rc == -EINVAL && q->embedding && dim != have)
+			snprintf(err, errlen, "\"embedding\" has %zu values, the store has dim %u", dim,
+				 have);
+		else if (rc && rc != -EAGAIN)
+			snprintf(err, errlen, "query failed: %s", strerror(-rc));
+		if (rc != -EAGAIN)
+			return rc;
+	}
+	snprintf(err, errlen, "the store's vectors changed under the query (another mount "
+		 "re-embedded them?): try again");
+	return -EAGAIN;
 }
 
 int store_query(struct store *s, const char *path, const char *req, size_t len,
@@ -638,20 +677,10 @@ int store_query(struct store *s, const char *path, const char *req, size_t len,
 	char err[300];
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	float *qv = malloc(s->man.dim * sizeof(float));
-	if (!qv)
-		return -ENOMEM;
 	int rc = query_parse(req, len, s->opts.top_k, &q, err, sizeof(err));
-	if (!rc) {
-		rc = query_needs_vector(&q) ? embed_query(s, &q, qv, err, sizeof(err)) : 0;
-		if (!rc) {
-			store_read_begin(s);
-			rc = query_run(s->st, &q, qv, &res);
-			store_read_end(s);
-			if (rc)
-				snprintf(err, sizeof(err), "query failed: %s", strerror(-rc));
-		}
-	}
+	q.ann = s->ann; /* not owned: large stores and "mode": "ann" search it */
+	if (!rc)
+		rc = run_query(s, &q, &res, err, sizeof(err));
 	res.took_ms = store_elapsed_ms(&t0);
 	if (rc) {
 		errlog_add(s->errs, path, rc, "bad query: %s", err);
@@ -663,6 +692,5 @@ int store_query(struct store *s, const char *path, const char *req, size_t len,
 	}
 	query_result_free(&res);
 	query_req_free(&q);
-	free(qv);
 	return rc;
 }

@@ -37,8 +37,19 @@ struct store_opts {
 	const char *cache_dir; /* NULL: <dir>/.ragfs-local for a local store,
 				* $XDG_CACHE_HOME (~/.cache)/ragfs/<scheme>-<bucket>-<hash>
 				* for s3:// and r2:// */
-	const char *embed;     /* "hash" (default) or "none"; or a name for embedder */
+	/* The embedder: "hash", "glove", "none" (built here) or a name for
+	 * embedder; NULL: the store's own (hash for a new store). When it (or
+	 * embed_model, or dim) differs from what the store's vectors were made
+	 * with, the store re-embeds in the background (store_reembed.c). */
+	const char *embed;
 	struct embedder *embedder; /* when set, used (and freed by the store) */
+	const char *embed_model, *embed_url; /* of embedder (http), recorded */
+	/* Builds an embedder the store cannot build itself (http: libcurl is in
+	 * backends/) from a recorded identity, dim known (so nothing is sent):
+	 * the old embedder while re-embedding, or the store's own when embed
+	 * is not given. NULL: such stores need an injected embedder. */
+	int (*make_embedder)(const char *name, const char *model, const char *url, uint32_t dim,
+			     struct embedder **out, char *err, size_t errlen);
 	uint32_t dim;          /* 0: the store's, or 384 for a new store */
 	size_t chunk_size;     /* tokens; 0 = 1024 */
 	size_t chunk_overlap;  /* tokens; default 200 (clamped below chunk_size) */
@@ -49,6 +60,14 @@ struct store_opts {
 	/* s3:// and r2:// stores (NULL: defaults, environment, ~/.aws). */
 	const char *endpoint, *region, *account, *profile;
 	const char *addressing; /* "auto" (NULL), "path" or "virtual" */
+	/* "none" (NULL), "int8" or "fp16": keep a compressed copy of the
+	 * vectors that searches scan first (vecquant.h; results unchanged). */
+	const char *vec_compress;
+	/* The HNSW graph (ann.h): default queries use it from ann_threshold
+	 * vectors on (0: 200000), "mode": "ann" at any size. ann_m (2..128),
+	 * ann_ef_construction, ann_ef (1..10000): 0 = 32, 200, 64. */
+	size_t ann_threshold;
+	unsigned ann_m, ann_ef_construction, ann_ef;
 };
 
 struct store;
@@ -125,6 +144,8 @@ int store_render_stats(struct store *s, struct buf *out);
 int store_render_config(struct store *s, struct buf *out);
 struct errlog *store_errlog(struct store *s);
 int store_read_only(const struct store *s);
+/* The dimension of the vectors queries search (it changes when a
+ * re-embedding switches over). */
 uint32_t store_dim(const struct store *s);
 
 #endif

@@ -78,14 +78,14 @@ static int add_doc_index(struct store *s, struct txn *t, const char *doc,
 	if (rc || !r->n)
 		return rc;
 	cJSON *ids = cJSON_CreateArray();
-	size_t vbytes = (size_t)s->man.dim * sizeof(float);
+	size_t dim = state_dim(s->st), vbytes = dim * sizeof(float);
 	for (size_t i = 0; i < r->n && !rc; i++) {
 		const char *id = node_id(r->nodes[i]);
 		cJSON_AddItemToArray(ids, cJSON_CreateString(id));
 		rc = txn_put_json(t, COLL_NODES, id, r->nodes[i]);
 		if (!rc && r->vectors)
-			rc = txn_add(t, FRAME_PUT, COLL_VECS, id, r->vectors + i * s->man.dim,
-				     vbytes, 0, 0);
+			rc = txn_add(t, FRAME_PUT, COLL_VECS, id, r->vectors + i * dim, vbytes, 0,
+				     0);
 		if (!rc)
 			rc = txn_put_node_meta(t, r->nodes[i]);
 	}
@@ -94,6 +94,36 @@ static int add_doc_index(struct store *s, struct txn *t, const char *doc,
 		return rc;
 	}
 	return put_ref_doc(t, doc, ids, node_metadata(r->nodes[0]));
+}
+
+/* Local embedders run in the writer; remote ones in the background
+ * (store_embed.c), "none" not at all. */
+static int embeds_here(const struct embedder *emb)
+{
+	return !emb->remote && strcmp(emb->name, "none");
+}
+
+/* r's vectors again, from emb: a re-embedding switched the store's
+ * embedder after r was built (rare). No vectors when emb does not embed
+ * here, or fails (the nodes are then stored without, as on any failure). */
+static void embed_nodes_again(struct embedder *emb, struct ingest_result *r)
+{
+	const char **texts = malloc((r->n + 1) * sizeof(*texts));
+	size_t *lens = malloc((r->n + 1) * sizeof(*lens));
+	float *v = embeds_here(emb) ? malloc((r->n + 1) * emb->dim * sizeof(float)) : NULL;
+	free(r->vectors);
+	r->vectors = NULL;
+	for (size_t i = 0; texts && lens && i < r->n; i++) {
+		texts[i] = node_text(r->nodes[i]) ? node_text(r->nodes[i]) : "";
+		lens[i] = strlen(texts[i]);
+	}
+	if (texts && lens && v && r->n && !embedder_embed(emb, texts, lens, r->n, v)) {
+		r->vectors = v;
+		v = NULL;
+	}
+	free(texts);
+	free(lens);
+	free(v);
 }
 
 /* 1 when doc already holds exactly these bytes. */
@@ -132,18 +162,29 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 	}
 	struct ingest_doc doc = { path, data, len, ctime_ns ? ctime_ns : mtime_ns, mtime_ns };
 	struct splitter_opts so = { s->opts.chunk_size, s->opts.chunk_overlap };
-	/* Local embedders run here; remote ones in the background (store_embed.c). */
-	int sync = !s->emb->remote && strcmp(s->emb->name, "none");
-	rc = ingest_build(&doc, &so, sync ? s->emb : NULL, &r);
+	struct embedder *emb = store_emb(s);
+	rc = ingest_build(&doc, &so, embeds_here(emb) ? emb : NULL, &r);
 	if (rc)
 		return rc;
 	if (r.embed_err) {
 		__atomic_add_fetch(&s->embed_errors, 1, __ATOMIC_RELAXED);
 		errlog_add(s->errs, path, r.embed_err, "embedding failed; stored without vectors");
 	}
+	if (r.read_err)
+		errlog_add(s->errs, path, r.read_err, "%s; stored, not indexed", r.read_why);
 	rc = store_write_begin(s);
+	while (!rc && s->emb != emb) { /* re-embedding switched over meanwhile */
+		emb = s->emb;
+		pthread_rwlock_unlock(&s->lock);
+		embed_nodes_again(emb, &r);
+		rc = store_write_begin(s);
+	}
 	if (rc)
 		goto out;
+	if (r.vectors && emb->dim != state_dim(s->st)) { /* another mount re-embedded */
+		free(r.vectors);
+		r.vectors = NULL;
+	}
 	rc = txn_add(&t, FRAME_PUT, COLL_DOCS, path, data, len, mtime_ns, mode);
 	if (!rc)
 		rc = del_doc_index(s, &t, path);

@@ -37,7 +37,7 @@ static int64_t mono_ns(void)
 
 int store_embed_enqueue(struct store *s, const char *node_id)
 {
-	if (!s->emb->remote)
+	if (!store_emb(s)->remote)
 		return 0;
 	pthread_mutex_lock(&s->eq.lock);
 	int rc = 0;
@@ -141,14 +141,18 @@ static void load_texts(struct store *s, struct batch *b, struct batch *gone)
 	b->n = keep;
 }
 
-/* Commit the vectors of nodes whose text did not change meanwhile. */
-static int commit_vectors(struct store *s, struct batch *b, const float *v)
+/* Commit the vectors of nodes whose text did not change meanwhile, unless
+ * a re-embedding replaced the embedder that made them. */
+static int commit_vectors(struct store *s, struct batch *b, const float *v,
+			  struct embedder *emb)
 {
 	struct txn t = { 0 };
-	size_t dim = s->man.dim;
+	size_t dim = emb->dim;
 	int rc = store_write_begin(s);
 	if (rc)
 		return rc;
+	if (s->emb != emb || state_dim(s->st) != dim)
+		b = &(struct batch){ .n = 0 };
 	for (size_t i = 0; i < b->n && !rc; i++) {
 		const struct entry *e = state_get(s->st, COLL_NODES, b->ids[i]);
 		cJSON *node = e ? json_parse(e->val, e->len) : NULL;
@@ -196,11 +200,12 @@ static void run_batch(struct store *s, struct batch *b)
 	batch_free(&gone);
 	if (!b->n)
 		return;
-	float *v = malloc(b->n * s->man.dim * sizeof(float));
-	int rc = v ? embedder_embed(s->emb, (const char *const *)b->texts, b->lens, b->n, v)
+	struct embedder *emb = store_emb(s);
+	float *v = malloc(b->n * emb->dim * sizeof(float));
+	int rc = v ? embedder_embed(emb, (const char *const *)b->texts, b->lens, b->n, v)
 		   : -ENOMEM;
 	if (!rc)
-		rc = commit_vectors(s, b, v);
+		rc = commit_vectors(s, b, v, emb);
 	free(v);
 	if (rc) {
 		errlog_add(s->errs, "(embed)", rc, "embedding %zu nodes failed; retrying", b->n);
@@ -255,7 +260,9 @@ int store_embed_init(struct store *s)
 
 int store_embed_start(struct store *s)
 {
-	if (!s->emb->remote || s->opts.read_only || s->eq.running)
+	/* Needed too when a re-embedding will switch to a remote embedder. */
+	if ((!s->emb->remote && !(s->re.target && s->re.target->remote)) ||
+	    s->opts.read_only || s->eq.running)
 		return 0;
 	int rc = embed_scan(s);
 	if (!rc)

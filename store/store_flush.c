@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ann.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "store_int.h"
@@ -217,6 +218,8 @@ static int merge_remote(struct store *s)
 		rc = journal_read_all(s->jn, &mine);
 	if (!rc && rebuild)
 		rc = state_new(s->man.dim, &fresh);
+	if (!rc && rebuild)
+		rc = state_set_compress(fresh, s->vec_compress);
 	if (rc)
 		goto out;
 	pthread_rwlock_wrlock(&s->lock);
@@ -224,6 +227,7 @@ static int merge_remote(struct store *s)
 		struct state *old = s->st;
 		s->st = fresh;
 		fresh = old;
+		ann_attach(s->ann, s->st); /* a new image: the graph is reconciled */
 	}
 	for (size_t i = 0; i < nbufs && !rc; i++) {
 		struct replay_ctx r = { .s = s, .st = s->st };
@@ -234,10 +238,11 @@ static int merge_remote(struct store *s)
 	if (!rc)
 		rc = apply_frames(&r, mine.data, mine.len);
 	store_sync_index_id(s);
-	pthread_rwlock_unlock(&s->lock);
-	manifest_clear(&s->man);
+	store_reembed_after_merge(s); /* another writer may have switched embedders */
+	manifest_clear(&s->man); /* under the write lock: see man_replace */
 	s->man = remote;
 	memset(&remote, 0, sizeof(remote));
+	pthread_rwlock_unlock(&s->lock);
 	snprintf(s->man_etag, sizeof(s->man_etag), "%s", etag);
 	s->merges++;
 out:
@@ -248,6 +253,18 @@ out:
 	manifest_clear(&remote);
 	buf_release(&mine);
 	return rc;
+}
+
+/* Replace s->man with *next (taken over, zeroed). Caller holds flush_lock.
+ * Under the state's write lock too: readers holding only the read lock
+ * (store_index_id, config.json) must never see it cleared half-way. */
+static void man_replace(struct store *s, struct manifest *next)
+{
+	pthread_rwlock_wrlock(&s->lock);
+	manifest_clear(&s->man);
+	s->man = *next;
+	pthread_rwlock_unlock(&s->lock);
+	memset(next, 0, sizeof(*next));
 }
 
 /* Commit a segment already written: retry the conditional manifest write,
@@ -266,8 +283,7 @@ static int commit_segment(struct store *s, const struct manifest_seg *ms, uint64
 		if (!rc)
 			rc = store_put_manifest(s, &next);
 		if (!rc) {
-			manifest_clear(&s->man);
-			s->man = next;
+			man_replace(s, &next);
 			return 0;
 		}
 		manifest_clear(&next);
@@ -381,10 +397,8 @@ static int compact(struct store *s)
 			backend_del(s->be, s->man.segs[i].key);
 			segcache_drop(s->segs, s->man.segs[i].key);
 		}
-	manifest_clear(&s->man);
-	s->man = next;
-	memset(&next, 0, sizeof(next));
-	s->compactions++;
+	man_replace(s, &next);
+	__atomic_add_fetch(&s->compactions, 1, __ATOMIC_RELAXED);
 out:
 	manifest_clear(&next);
 	return rc;
@@ -402,12 +416,13 @@ int store_sync(struct store *s)
 		rc = flush_sealed(s);
 	if (!rc && s->man.nsegs > COMPACT_SEGMENTS)
 		rc = compact(s);
+	/* Counters are read without flush_lock (stats.json, status.json). */
 	if (rc) {
-		s->flush_errors++;
+		__atomic_add_fetch(&s->flush_errors, 1, __ATOMIC_RELAXED);
 		errlog_add(s->errs, "(flush)", rc, "cannot write to the backing store");
 	} else {
-		s->last_flush_ns = now_ns();
-		s->flushes++;
+		__atomic_store_n(&s->last_flush_ns, now_ns(), __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->flushes, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->flush_lock);
 	store_lat_add(&s->lat_flush, store_elapsed_ms(&t0));

@@ -126,7 +126,7 @@ static int import_index_coll(void *ctx, const char *key, const char *val, size_t
 static int import_vector(void *ctx, const char *key, const char *val, size_t len)
 {
 	struct import_ctx *c = ctx;
-	uint32_t dim = c->s->man.dim;
+	uint32_t dim = store_dim(c->s); /* checked again at commit (state_apply) */
 	float *v = malloc(dim * sizeof(float));
 	size_t n = 0;
 	const char *p = val, *end = val + len;

@@ -40,7 +40,11 @@ struct store {
 	char *cache_dir;
 	struct backend *be;
 	struct journal *jn;
+	/* The embedder of the active vectors (queries, ingest). Replaced only
+	 * at a re-embedding's switch-over, under the write lock; read it with
+	 * store_emb() when not holding s->lock. */
 	struct embedder *emb;
+	uint32_t dim; /* the active vectors' dim (atomic): store_dim() */
 	struct errlog *errs;
 	struct segcache *segs; /* s3/r2: segment copies in cache_dir (NULL: none) */
 
@@ -68,6 +72,8 @@ struct store {
 	uint64_t replayed_ops;
 	int64_t last_flush_ns, mounted_ns;
 	struct lat_ring lat_query, lat_ingest, lat_flush;
+	enum vec_compress vec_compress; /* opts.vec_compress, parsed */
+	struct ann *ann; /* the HNSW graph and its builder (ann.h) */
 
 	/* Background embedding (remote embedders only): store_embed.c. */
 	struct {
@@ -79,7 +85,30 @@ struct store {
 		int last_err;
 		uint64_t failures, embedded;
 	} eq;
+
+	/* Re-embedding (store_reembed.c). target and the vector sets change
+	 * under s->lock; lock guards the progress counters below it. */
+	struct {
+		struct embedder *target;   /* NULL: not re-embedding */
+		struct embedder *stand_in; /* s->emb when the old embedder is missing */
+		struct embedder **retired; /* replaced at the switch, freed at close */
+		size_t nretired;
+		char from[320], to[320];   /* identities, for status.json */
+		pthread_t thread;
+		int running, inited;
+		pthread_mutex_t lock;
+		pthread_cond_t cond;
+		int stopping, last_err;
+		size_t queued;            /* nodes still to embed (last scan - since) */
+		uint64_t embedded, failures, scans;
+		int64_t first_ns, done_ns;
+	} re;
 };
+
+static inline struct embedder *store_emb(struct store *s)
+{
+	return __atomic_load_n(&s->emb, __ATOMIC_ACQUIRE);
+}
 
 /* Publish the state's imported index id, if it changed. Caller holds the
  * write lock. */
@@ -124,5 +153,17 @@ void store_embed_destroy(struct store *s);
 /* Queue a node for embedding (a no-op for local embedders). */
 int store_embed_enqueue(struct store *s, const char *node_id);
 void store_embed_status(struct store *s, size_t *pending, size_t *failed, int *last_err);
+
+/* store_reembed.c: the embedder identity, re-embedding. */
+/* Choose s->emb from the options and the store's record; start recording
+ * a re-embedding when they differ. A one-line reason in err on failure. */
+int store_reembed_open(struct store *s, const struct store_opts *o, char *err, size_t errlen);
+int store_reembed_start(struct store *s);
+void store_reembed_stop(struct store *s);
+void store_reembed_destroy(struct store *s);
+/* After other writers' frames were applied (caller holds the write lock). */
+void store_reembed_after_merge(struct store *s);
+/* Adds "reembed" (null, or progress) to status.json's object. */
+void store_reembed_status(struct store *s, cJSON *o);
 
 #endif

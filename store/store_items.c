@@ -59,17 +59,17 @@ static int ref_doc_link(struct store *s, struct txn *t, const char *doc, const c
 }
 
 /* Vector for a node written without one: embed its text (outside the lock). */
-static int embed_node(struct store *s, const cJSON *node, float **v)
+static int embed_node(struct embedder *e, const cJSON *node, float **v)
 {
 	const char *text = node_text(node);
 	*v = NULL;
-	if (!text || !strcmp(s->emb->name, "none") || s->emb->remote)
+	if (!text || !strcmp(e->name, "none") || e->remote)
 		return 0; /* remote embedders run in the background */
-	*v = malloc(s->man.dim * sizeof(float));
+	*v = malloc(e->dim * sizeof(float));
 	if (!*v)
 		return -ENOMEM;
 	size_t len = strlen(text);
-	int rc = embedder_embed(s->emb, &text, &len, 1, *v);
+	int rc = embedder_embed(e, &text, &len, 1, *v);
 	if (rc) {
 		free(*v);
 		*v = NULL;
@@ -89,19 +89,33 @@ int store_node_write(struct store *s, const char *id, const char *json, size_t l
 	int rc = node_parse_user(json, len, id, &node, &emb, &emb_len, err, sizeof(err));
 	if (rc)
 		return refuse(s, "docstore", id, rc, err);
-	if (emb && emb_len != s->man.dim) {
+	int given = emb != NULL, tried = 0;
+	struct embedder *e = NULL;
+	/* Embed outside the lock with the store's embedder; again if a
+	 * re-embedding switched it meanwhile. */
+	store_write_begin(s);
+	while (!given && (!tried || e != s->emb)) {
+		e = s->emb;
+		pthread_rwlock_unlock(&s->lock);
+		free(emb);
+		if (embed_node(e, node, &emb))
+			errlog_add(s->errs, id, 0, "embedding failed; stored without a vector");
+		emb_len = emb ? e->dim : 0;
+		tried = 1;
+		store_write_begin(s);
+	}
+	if (emb && emb_len != state_dim(s->st) && !given) { /* another mount re-embedded */
+		free(emb);
+		emb = NULL;
+	} else if (emb && emb_len != state_dim(s->st)) {
+		uint32_t dim = state_dim(s->st);
+		pthread_rwlock_unlock(&s->lock);
 		snprintf(err, sizeof(err), "\"embedding\" has %zu values, the store has dim %u",
-			 emb_len, s->man.dim);
+			 emb_len, dim);
 		rc = refuse(s, "docstore", id, -EINVAL, err);
 		goto out;
 	}
-	if (!emb) {
-		if (embed_node(s, node, &emb))
-			errlog_add(s->errs, id, 0, "embedding failed; stored without a vector");
-		emb_len = emb ? s->man.dim : 0;
-	}
 	const char *doc = node_ref_doc_id(node);
-	store_write_begin(s);
 	const struct entry *old = state_get(s->st, COLL_NODES, id);
 	cJSON *old_node = old ? json_parse(old->val, old->len) : NULL;
 	const char *old_doc = node_ref_doc_id(old_node);
@@ -156,20 +170,29 @@ int store_vector_write(struct store *s, const char *id, const void *data, size_t
 	char err[200];
 	if (s->opts.read_only)
 		return -EROFS;
-	if (len != (size_t)s->man.dim * sizeof(float)) {
-		snprintf(err, sizeof(err), "%zu bytes, want %u (dim %u x 4-byte float32)", len,
-			 s->man.dim * 4, s->man.dim);
-		return refuse(s, "vector_store", id, -EINVAL, err);
-	}
-	for (size_t i = 0; i < s->man.dim; i++) {
-		float f;
-		memcpy(&f, (const char *)data + i * sizeof(f), sizeof(f));
-		if (!isfinite(f)) {
-			snprintf(err, sizeof(err), "value %zu is NaN or infinite", i);
+	uint32_t dim = store_dim(s);
+	for (int locked = 0; locked < 2; locked++) {
+		/* Checked again under the lock: a re-embedding may switch dims. */
+		if (len != (size_t)dim * sizeof(float)) {
+			if (locked)
+				pthread_rwlock_unlock(&s->lock);
+			snprintf(err, sizeof(err), "%zu bytes, want %u (dim %u x 4-byte float32)",
+				 len, dim * 4, dim);
 			return refuse(s, "vector_store", id, -EINVAL, err);
 		}
+		for (size_t i = 0; i < dim && !locked; i++) {
+			float f;
+			memcpy(&f, (const char *)data + i * sizeof(f), sizeof(f));
+			if (!isfinite(f)) {
+				snprintf(err, sizeof(err), "value %zu is NaN or infinite", i);
+				return refuse(s, "vector_store", id, -EINVAL, err);
+			}
+		}
+		if (!locked) {
+			store_write_begin(s);
+			dim = state_dim(s->st);
+		}
 	}
-	store_write_begin(s);
 	int rc = txn_add(&t, FRAME_PUT, COLL_VECS, id, data, len, 0, 0);
 	return store_write_end(s, &t, rc);
 }

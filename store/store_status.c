@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ann.h"
 #include "jsonutil.h"
+#include "vecbatch.h"
+#include "vecquant.h"
 #include "store_int.h"
 
 /* One line of valid UTF-8 JSON (paths in errors may hold any bytes). */
@@ -69,9 +72,9 @@ int store_render_status(struct store *s, struct buf *out)
 	cJSON_AddNumberToObject(o, "nodes", (double)coll_count(st, COLL_NODES));
 	cJSON_AddNumberToObject(o, "vectors", (double)vecindex_count(state_vectors(st)));
 	cJSON_AddNumberToObject(o, "docs_not_indexed", (double)count_unindexed(st));
-	store_read_end(s);
-	cJSON_AddNumberToObject(o, "dim", s->man.dim);
+	cJSON_AddNumberToObject(o, "dim", state_dim(st));
 	cJSON_AddStringToObject(o, "embedder", s->emb->name);
+	store_read_end(s);
 	size_t pending, failed;
 	int last_err;
 	store_embed_status(s, &pending, &failed, &last_err);
@@ -83,6 +86,8 @@ int store_render_status(struct store *s, struct buf *out)
 		cJSON_AddStringToObject(o, "last_embed_error", strerrorname_np(-last_err) ?: "E?");
 	else
 		cJSON_AddNullToObject(o, "last_embed_error");
+	store_reembed_status(s, o);
+	cJSON_AddItemToObject(o, "ann", ann_status(s->ann)); /* the HNSW graph */
 	cJSON_AddStringToObject(o, "store", s->opts.store);
 	cJSON_AddStringToObject(o, "backend", s->be->ops->name);
 	cJSON_AddBoolToObject(o, "read_only", s->opts.read_only);
@@ -92,7 +97,7 @@ int store_render_status(struct store *s, struct buf *out)
 	cJSON_AddNumberToObject(o, "generation", (double)s->man.generation);
 	pthread_mutex_unlock(&s->flush_lock);
 	add_time(o, "mounted", s->mounted_ns);
-	add_time(o, "last_flush", s->last_flush_ns);
+	add_time(o, "last_flush", __atomic_load_n(&s->last_flush_ns, __ATOMIC_RELAXED));
 	unsigned long nerr = errlog_count(s->errs, last, sizeof(last));
 	cJSON_AddNumberToObject(o, "errors", (double)nerr);
 	if (nerr)
@@ -184,6 +189,18 @@ int store_render_stats(struct store *s, struct buf *out)
 		ADD_U64(seg, "bytes", sc.bytes);
 		ADD_U64(seg, "evictions", sc.evictions);
 	}
+	/* The search kernels' counters (process-wide: one daemon, one store). */
+	struct vecbatch_stats vb;
+	struct vecquant_stats vq;
+	vecbatch_get_stats(&vb);
+	vecquant_get_stats(&vq);
+	cJSON *se = cJSON_AddObjectToObject(o, "search");
+	ADD_U64(se, "vector_searches", vb.searches);
+	ADD_U64(se, "coalesced_batches", vb.batches);
+	ADD_U64(se, "coalesced_queries", vb.batched);
+	ADD_U64(se, "largest_batch", vb.max_batch);
+	ADD_U64(se, "compressed_searches", vq.searches);
+	ADD_U64(se, "compressed_second_passes", vq.second_pass);
 	return print_free(o, out);
 }
 
@@ -193,14 +210,24 @@ int store_render_config(struct store *s, struct buf *out)
 	cJSON_AddStringToObject(o, "store", s->opts.store);
 	cJSON_AddStringToObject(o, "cache_dir", s->cache_dir);
 	cJSON_AddStringToObject(o, "embed", s->opts.embed);
-	cJSON_AddNumberToObject(o, "dim", s->man.dim);
+	cJSON_AddNumberToObject(o, "dim", store_dim(s));
 	cJSON_AddNumberToObject(o, "chunk_size", (double)s->opts.chunk_size);
 	cJSON_AddNumberToObject(o, "chunk_overlap", (double)s->opts.chunk_overlap);
 	cJSON_AddNumberToObject(o, "top_k", (double)s->opts.top_k);
 	cJSON_AddNumberToObject(o, "flush_interval", s->opts.flush_interval);
+	cJSON_AddStringToObject(o, "vec_compress", vec_compress_name(s->vec_compress));
+	const struct store_opts *so = &s->opts; /* the HNSW graph's options, defaults filled */
+	cJSON_AddNumberToObject(o, "ann_threshold",
+				(double)(so->ann_threshold ? so->ann_threshold : ANN_DEFAULT_THRESHOLD));
+	cJSON_AddNumberToObject(o, "ann_m", so->ann_m ? so->ann_m : HNSW_DEFAULT_M);
+	cJSON_AddNumberToObject(o, "ann_ef_construction", so->ann_ef_construction ?
+				so->ann_ef_construction : HNSW_DEFAULT_EF_CONSTRUCTION);
+	cJSON_AddNumberToObject(o, "ann_ef", so->ann_ef ? so->ann_ef : ANN_DEFAULT_EF);
 	cJSON_AddBoolToObject(o, "ro", s->opts.read_only);
+	store_read_begin(s); /* s->man is replaced under the write lock */
 	cJSON_AddStringToObject(o, "store_id", s->man.store_id);
 	cJSON_AddStringToObject(o, "index_id", store_index_id(s));
+	store_read_end(s);
 	cJSON_AddStringToObject(o, "layout", "ragfs-store v1");
 	return print_free(o, out);
 }

@@ -14,13 +14,17 @@
  * tiles of VI_TILE rows whose screening scores stay in L1.
  *
  * Large matrices are split into chunks scanned by the caller plus helpers
- * from one persistent pthread pool (online CPUs - 1 threads, made on first
- * use). Each participant keeps its own top-k heap; the heaps are merged at
- * the end under the same total order, so results do not depend on the split.
- * The filter is still called only for rows that would enter a top-k (now:
- * that participant's), at most once per row; with a split it may run on a
- * pool thread, but never concurrently with itself within one search (calls
- * are serialised by a per-search mutex).
+ * from the shared pool (vecpool.h). Each participant keeps its own top-k
+ * heap; the heaps are merged at the end under the same total order, so
+ * results do not depend on the split. The filter is still called only for
+ * rows that would enter a top-k (now: that participant's), at most once per
+ * row; with a split it may run on a pool thread, but never concurrently
+ * with itself within one search (calls are serialised by a per-search mutex).
+ *
+ * A candidate bitmap (struct vec_query) masks rows out before screening; a
+ * sparse one (<= 1/VI_SPARSE_DIV of the rows) is walked bit by bit, reading
+ * only its rows. With a compressed copy (vecquant.c) the full scan runs on
+ * it instead; either way rows reach a result only through vi_offer.
  */
 #include "vecindex.h"
 
@@ -28,7 +32,6 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,9 @@
 #endif
 
 #include "map.h"
+#include "vecindex_int.h"
+#include "vecpool.h"
+#include "vecquant.h"
 #include "vecscan.h"
 
 #define VI_ALIGN 64
@@ -50,10 +56,6 @@
  * misses make the scan about 1.3x faster on the VMs we run on. */
 #define VI_HUGE (4u << 20)
 #define VI_HUGE_ALIGN (2u << 20)
-/* Rows screened per kernel call; their scores stay in L1. */
-#define VI_TILE 32
-/* Bytes of matrix per chunk handed to a thread. */
-#define VI_CHUNK (2u << 20)
 /* Default: matrices from this size up are split across threads. */
 #define VI_PAR_BYTES (8u << 20)
 #define VI_MAX_THREADS 64
@@ -61,15 +63,6 @@
  * screening could underflow or overflow on them. */
 #define VI_NORM_MIN 1e-30
 #define VI_NORM_MAX 1e30
-
-struct vecindex {
-	uint32_t dim;
-	size_t n, cap;
-	float *mat;		/* cap * dim floats, VI_ALIGN aligned */
-	double *inv_norm;	/* 0 for the zero vector, NaN for "always exact" */
-	char **ids;		/* owned copies, one per row */
-	struct map *rows;	/* id -> (void *)(row + 1) */
-};
 
 static void *row_val(size_t row)
 {
@@ -104,6 +97,7 @@ void vecindex_free(struct vecindex *vi)
 	free(vi->ids);
 	free(vi->inv_norm);
 	free(vi->mat);
+	vecquant_free(vi->vq);
 	map_free(vi->rows, NULL);
 	free(vi);
 }
@@ -123,6 +117,9 @@ static int grow(struct vecindex *vi)
 	size_t cap = vi->cap ? vi->cap * 2 : 16;
 	size_t rowb = (size_t)vi->dim * sizeof(float);
 	if (cap > SIZE_MAX / rowb || cap > SIZE_MAX / sizeof(double))
+		return -ENOMEM;
+	/* The compressed copy first: growing it alone changes nothing. */
+	if (vi->vq && vecquant_reserve(vi->vq, cap))
 		return -ENOMEM;
 	void *mat;
 	size_t bytes = cap * rowb;
@@ -178,6 +175,8 @@ static void put_row(struct vecindex *vi, size_t row, const float *v)
 		vi->inv_norm[row] = NAN;
 	else
 		vi->inv_norm[row] = 1.0 / nrm;
+	if (vi->vq)
+		vecquant_put(vi->vq, row, v, vi->inv_norm[row]);
 }
 
 int vecindex_set(struct vecindex *vi, const char *id, const float *v)
@@ -219,6 +218,8 @@ int vecindex_remove(struct vecindex *vi, const char *id)
 		memcpy(vi->mat + row * vi->dim, vi->mat + last * vi->dim,
 		       (size_t)vi->dim * sizeof(float));
 		vi->inv_norm[row] = vi->inv_norm[last];
+		if (vi->vq)
+			vecquant_move(vi->vq, row, last);
 		vi->ids[row] = vi->ids[last];
 		/* Replacing an existing key does not allocate. */
 		map_put(vi->rows, vi->ids[row], row_val(row), NULL);
@@ -285,9 +286,6 @@ static float exact_cos(const float *r, const float *q, uint32_t dim, double qnor
 }
 
 /* ---- screening kernels: out[i] = dot(row i, u) for n rows ---- */
-
-typedef void (*dots_fn)(const float *m, size_t n, uint32_t dim, const float *u,
-			float *out);
 
 /* Eight partial sums so the compiler may vectorise without -ffast-math. */
 static void dots_scalar(const float *m, size_t n, uint32_t dim, const float *u,
@@ -372,7 +370,7 @@ int vecscan_set_isa(enum vecscan_isa isa)
 	return 0;
 }
 
-static dots_fn pick_dots(void)
+vi_dots_fn vi_pick_dots(void)
 {
 	pthread_once(&cfg_once, cfg_init);
 #if VI_HAVE_AVX2
@@ -384,7 +382,7 @@ static dots_fn pick_dots(void)
 
 const char *vecscan_isa_name(void)
 {
-	return pick_dots() == dots_scalar ? "scalar" : "avx2";
+	return vi_pick_dots() == dots_scalar ? "scalar" : "avx2";
 }
 
 void vecscan_set_threads(unsigned n)
@@ -397,121 +395,19 @@ void vecscan_set_par_bytes(size_t bytes)
 	atomic_store(&cfg_par_bytes, bytes);
 }
 
-/* ---- the thread pool ---- */
-
-struct search {
-	const struct vecindex *vi;
-	const float *q, *unit;
-	double qnorm;
-	float margin;
-	size_t k;
-	dots_fn dots;
-	vecindex_filter_fn filter;
-	void *ctx;
-	pthread_mutex_t *flock;	/* serialises filter calls when split */
-};
-
-/* One participant's top k: a min-heap, the worst kept hit on top. */
-struct part {
-	struct vec_hit *heap;
-	size_t len;
-	float thr;		/* rows screening below this cannot enter */
-};
-
-/* One split search: chunks of rows handed out by an atomic cursor. */
-struct job {
-	struct search *s;
-	size_t n, chunk;
-	atomic_size_t next;
-	unsigned want;		/* helpers still wanted; under pool.lock */
-	unsigned active;	/* helpers inside; under pool.lock */
-	unsigned nparts;	/* parts handed out (0 is the caller's) */
-	struct part *parts;
-	pthread_cond_t done;	/* active reached 0 */
-	struct job *next_job;
-};
-
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t work;	/* a job was queued, or stop */
-	struct job *head;
-	pthread_t *tids;
-	unsigned n;
-	int stop;
-} pool = { .lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER };
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
-static void run_job(struct job *j, struct part *p);
-
-static void *pool_worker(void *arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&pool.lock);
-	for (;;) {
-		while (!pool.head && !pool.stop)
-			pthread_cond_wait(&pool.work, &pool.lock);
-		struct job *j = pool.head;
-		if (!j)
-			break;
-		struct part *p = &j->parts[j->nparts++];
-		j->active++;
-		if (--j->want == 0)
-			pool.head = j->next_job;
-		pthread_mutex_unlock(&pool.lock);
-		run_job(j, p);
-		pthread_mutex_lock(&pool.lock);
-		if (--j->active == 0)
-			pthread_cond_signal(&j->done);
-	}
-	pthread_mutex_unlock(&pool.lock);
-	return NULL;
-}
-
-static void pool_init(void)
-{
-	pthread_once(&cfg_once, cfg_init);
-	unsigned want = online_cpus - 1;
-	if (!want)
-		return;
-	pool.tids = calloc(want, sizeof(*pool.tids));
-	if (!pool.tids)
-		return;
-	/* Helpers take no signals: they belong to whoever called us (FUSE
-	 * handles SIGINT/SIGTERM on its own threads). */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	while (pool.n < want && !pthread_create(&pool.tids[pool.n], NULL, pool_worker, NULL))
-		pool.n++;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
-/* Join the helpers at exit so leak checkers see nothing. A job queued after
- * this is simply scanned by its caller alone. */
-__attribute__((destructor)) static void pool_fini(void)
-{
-	pthread_mutex_lock(&pool.lock);
-	pool.stop = 1;
-	pthread_cond_broadcast(&pool.work);
-	unsigned n = pool.n;
-	pool.n = 0;
-	pthread_mutex_unlock(&pool.lock);
-	for (unsigned i = 0; i < n; i++)
-		pthread_join(pool.tids[i], NULL);
-	free(pool.tids);
-	pool.tids = NULL;
-}
-
 unsigned vecscan_threads(void)
 {
-	pthread_once(&pool_once, pool_init);
-	unsigned t = atomic_load(&cfg_threads);
-	pthread_mutex_lock(&pool.lock);
-	unsigned cap = pool.n + 1;
-	pthread_mutex_unlock(&pool.lock);
+	pthread_once(&cfg_once, cfg_init);
+	unsigned t = atomic_load(&cfg_threads), cap = vecpool_size();
 	if (!t)
 		t = online_cpus;
 	return t < cap ? t : cap;
+}
+
+unsigned vi_threads_for(size_t bytes)
+{
+	size_t par = atomic_load_explicit(&cfg_par_bytes, memory_order_relaxed);
+	return bytes >= (par ? par : VI_PAR_BYTES) ? vecscan_threads() : 1;
 }
 
 /* ---- search ---- */
@@ -554,9 +450,8 @@ static void sift_up(const struct vecindex *vi, struct vec_hit *h, size_t i)
 	}
 }
 
-/* Push h into a bounded heap of k (the merge step). */
-static void heap_offer(const struct vecindex *vi, struct vec_hit *heap, size_t *len,
-		       size_t k, struct vec_hit h)
+void vi_heap_offer(const struct vecindex *vi, struct vec_hit *heap, size_t *len, size_t k,
+		   struct vec_hit h)
 {
 	if (*len < k) {
 		heap[*len] = h;
@@ -567,7 +462,18 @@ static void heap_offer(const struct vecindex *vi, struct vec_hit *heap, size_t *
 	}
 }
 
-static int keep(struct search *s, size_t row)
+/* Pop the worst to the back until the heap is best first. */
+void vi_heap_sort(const struct vecindex *vi, struct vec_hit *heap, size_t len)
+{
+	while (len > 1) {
+		struct vec_hit t = heap[0];
+		heap[0] = heap[--len];
+		heap[len] = t;
+		sift_down(vi, heap, len, 0);
+	}
+}
+
+int vi_keep(struct search *s, size_t row)
 {
 	if (!s->filter)
 		return 1;
@@ -579,15 +485,14 @@ static int keep(struct search *s, size_t row)
 	return r;
 }
 
-/* A row that screened at or above p->thr (or could not be screened). */
-static void offer(struct search *s, struct part *p, size_t row)
+void vi_offer(struct search *s, struct part *p, size_t row, int kept)
 {
 	const struct vecindex *vi = s->vi;
 	const float *r = vi->mat + row * vi->dim;
 	struct vec_hit h = { 0, (uint32_t)row };
 	if (p->len < s->k) {
 		/* Filter first: a rejected row then costs no exact scoring. */
-		if (!keep(s, row))
+		if (!kept && !vi_keep(s, row))
 			return;
 		h.score = exact_cos(r, s->q, vi->dim, s->qnorm);
 		p->heap[p->len] = h;
@@ -598,7 +503,7 @@ static void offer(struct search *s, struct part *p, size_t row)
 	}
 	h.score = exact_cos(r, s->q, vi->dim, s->qnorm);
 	/* The filter last: it may be the costliest step. */
-	if (!worse(vi, &p->heap[0], &h) || !keep(s, row))
+	if (!worse(vi, &p->heap[0], &h) || (!kept && !vi_keep(s, row)))
 		return;
 	p->heap[0] = h;
 	sift_down(vi, p->heap, p->len, 0);
@@ -616,19 +521,45 @@ static void scan_range(struct search *s, struct part *p, size_t lo, size_t hi)
 		for (size_t i = 0; i < m; i++) {
 			/* NaN (extreme-norm rows) fails the test: scored exactly. */
 			float approx = (float)(sc[i] * vi->inv_norm[base + i]);
-			if (!(approx < p->thr))
-				offer(s, p, base + i);
+			if (!(approx < p->thr) && vi_cand(s->cand, base + i))
+				vi_offer(s, p, base + i, 0);
 		}
 	}
 }
 
-static void run_job(struct job *j, struct part *p)
+/* A sparse candidate bitmap: only its rows are read. */
+static void scan_sparse(struct search *s, struct part *p)
 {
+	const struct vecindex *vi = s->vi;
+	uint32_t dim = vi->dim;
+	for (size_t w = 0; w * 64 < vi->n; w++) {
+		for (uint64_t b = s->cand[w]; b; b &= b - 1) {
+			size_t row = w * 64 + (size_t)__builtin_ctzll(b);
+			float sc;
+			s->dots(vi->mat + row * dim, 1, dim, s->unit, &sc);
+			float approx = (float)(sc * vi->inv_norm[row]);
+			if (!(approx < p->thr))
+				vi_offer(s, p, row, 0);
+		}
+	}
+}
+
+/* One split search: chunks of rows handed out by an atomic cursor. */
+struct job {
+	struct search *s;
+	size_t n, chunk;
+	atomic_size_t next;
+	struct part *parts;
+};
+
+static void run_job(void *arg, unsigned slot)
+{
+	struct job *j = arg;
 	for (;;) {
 		size_t lo = atomic_fetch_add_explicit(&j->next, j->chunk, memory_order_relaxed);
 		if (lo >= j->n)
 			return;
-		scan_range(j->s, p, lo, j->n - lo < j->chunk ? j->n : lo + j->chunk);
+		scan_range(j->s, &j->parts[slot], lo, j->n - lo < j->chunk ? j->n : lo + j->chunk);
 	}
 }
 
@@ -638,6 +569,8 @@ static int scan_split(struct search *s, unsigned nt, struct vec_hit *hits, size_
 	const struct vecindex *vi = s->vi;
 	size_t k = s->k;
 	struct part parts[VI_MAX_THREADS];
+	if (nt > VI_MAX_THREADS)
+		nt = VI_MAX_THREADS;
 	struct vec_hit *heaps = malloc((size_t)nt * k * sizeof(*heaps));
 	if (!heaps)
 		return -ENOMEM;
@@ -646,77 +579,72 @@ static int scan_split(struct search *s, unsigned nt, struct vec_hit *hits, size_
 	pthread_mutex_t flock = PTHREAD_MUTEX_INITIALIZER;
 	s->flock = &flock;
 	size_t chunk = VI_CHUNK / ((size_t)vi->dim * sizeof(float));
-	struct job j = { .s = s, .n = vi->n, .chunk = chunk ? chunk : 1, .want = nt - 1,
-			 .nparts = 1, .parts = parts };
+	struct job j = { .s = s, .n = vi->n, .chunk = chunk ? chunk : 1, .parts = parts };
 	atomic_init(&j.next, 0);
-	pthread_cond_init(&j.done, NULL);
-	pthread_mutex_lock(&pool.lock);
-	struct job **pp = &pool.head;
-	while (*pp)
-		pp = &(*pp)->next_job;
-	*pp = &j;
-	if (nt > 2)
-		pthread_cond_broadcast(&pool.work);
-	else
-		pthread_cond_signal(&pool.work);
-	pthread_mutex_unlock(&pool.lock);
-
-	run_job(&j, &parts[0]);
-
-	/* Unqueue if helpers never came, then wait for those that did. */
-	pthread_mutex_lock(&pool.lock);
-	for (pp = &pool.head; *pp; pp = &(*pp)->next_job) {
-		if (*pp == &j) {
-			*pp = j.next_job;
-			break;
-		}
-	}
-	while (j.active)
-		pthread_cond_wait(&j.done, &pool.lock);
-	pthread_mutex_unlock(&pool.lock);
-	pthread_cond_destroy(&j.done);
+	unsigned used = vecpool_run(nt, run_job, &j);
 	pthread_mutex_destroy(&flock);
 	s->flock = NULL;
 
-	for (unsigned i = 0; i < j.nparts; i++)
+	for (unsigned i = 0; i < used; i++)
 		for (size_t h = 0; h < parts[i].len; h++)
-			heap_offer(vi, hits, len, k, parts[i].heap[h]);
+			vi_heap_offer(vi, hits, len, k, parts[i].heap[h]);
 	free(heaps);
 	return 0;
 }
 
-int vecindex_search(const struct vecindex *vi, const float *q, size_t k,
-		    vecindex_filter_fn filter, void *ctx, struct vec_hit *hits,
-		    size_t *nhits)
+int vi_search_init(struct search *s, const struct vecindex *vi, const struct vec_query *vq,
+		   float *unit)
+{
+	uint32_t dim = vi->dim;
+	if (!all_finite(vq->q, dim))
+		return -EINVAL;
+	/* Screening error bound: a float dot's n*u on |r||q| (Cauchy-Schwarz),
+	 * plus rounding of the unit query, doubled for safety. A zero query
+	 * screens 0 everywhere with no margin: all rows go to exact (= 0). */
+	*s = (struct search){ .vi = vi, .q = vq->q, .unit = unit, .qnorm = norm_d(vq->q, dim),
+			      .margin = (float)((dim + 8.0) * 0x1p-23), .k = vq->k,
+			      .dots = vi_pick_dots(), .filter = vq->filter, .ctx = vq->ctx,
+			      .cand = vq->cand };
+	for (uint32_t i = 0; i < dim; i++)
+		unit[i] = s->qnorm == 0 ? 0 : (float)(vq->q[i] / s->qnorm);
+	if (s->qnorm == 0)
+		s->margin = 0;
+	return 0;
+}
+
+int vecindex_sparse_query(const struct vecindex *vi, const struct vec_query *vq)
+{
+	return vq->cand && vq->ncand <= vi->n / VI_SPARSE_DIV;
+}
+
+int vecindex_search_q(const struct vecindex *vi, const struct vec_query *vq,
+		      struct vec_hit *hits, size_t *nhits)
 {
 	uint32_t dim = vi->dim;
 	*nhits = 0;
-	if (!all_finite(q, dim))
+	if (!all_finite(vq->q, dim))
 		return -EINVAL;
-	if (!k || !vi->n)
+	size_t k = vq->k;
+	if (!k || !vi->n || (vq->cand && !vq->ncand))
 		return 0;
 	if (k > vi->n)
 		k = vi->n;
 	float *unit = malloc((size_t)dim * sizeof(*unit));
 	if (!unit)
 		return -ENOMEM;
-	/* Screening error bound: a float dot's n*u on |r||q| (Cauchy-Schwarz),
-	 * plus rounding of the unit query, doubled for safety. A zero query
-	 * screens 0 everywhere with no margin: all rows go to exact (= 0). */
-	struct search s = { .vi = vi, .q = q, .unit = unit, .qnorm = norm_d(q, dim),
-			    .margin = (float)((dim + 8.0) * 0x1p-23), .k = k,
-			    .dots = pick_dots(), .filter = filter, .ctx = ctx };
-	for (uint32_t i = 0; i < dim; i++)
-		unit[i] = s.qnorm == 0 ? 0 : (float)(q[i] / s.qnorm);
-	if (s.qnorm == 0)
-		s.margin = 0;
+	struct search s;
+	vi_search_init(&s, vi, vq, unit);
+	s.k = k;
 	size_t len = 0;
 	int rc = 0;
-	size_t par = atomic_load_explicit(&cfg_par_bytes, memory_order_relaxed);
-	unsigned nt = 1;
-	if ((size_t)dim * sizeof(float) * vi->n >= (par ? par : VI_PAR_BYTES))
-		nt = vecscan_threads();
-	if (nt > 1) {
+	unsigned nt = vi_threads_for((size_t)dim * sizeof(float) * vi->n);
+	if (vecindex_sparse_query(vi, vq)) {
+		struct part p = { hits, 0, -INFINITY };
+		scan_sparse(&s, &p);
+		len = p.len;
+	} else if (vi->vq && vecquant_cands(k) * 2 < vi->n) {
+		rc = vecquant_search(&s, hits, &len);
+	} else if (nt > 1) {
 		rc = scan_split(&s, nt, hits, &len);
 	} else {
 		struct part p = { hits, 0, -INFINITY };
@@ -726,13 +654,65 @@ int vecindex_search(const struct vecindex *vi, const float *q, size_t k,
 	free(unit);
 	if (rc)
 		return rc;
-	/* Heap sort: pop the worst to the back, leaving best first. */
 	*nhits = len;
-	while (len > 1) {
-		struct vec_hit t = hits[0];
-		hits[0] = hits[--len];
-		hits[len] = t;
-		sift_down(vi, hits, len, 0);
-	}
+	vi_heap_sort(vi, hits, len);
 	return 0;
+}
+
+int vecindex_search(const struct vecindex *vi, const float *q, size_t k,
+		    vecindex_filter_fn filter, void *ctx, struct vec_hit *hits,
+		    size_t *nhits)
+{
+	struct vec_query vq = { .q = q, .k = k, .filter = filter, .ctx = ctx };
+	return vecindex_search_q(vi, &vq, hits, nhits);
+}
+
+/* ---- the compressed copy ---- */
+
+int vec_compress_parse(const char *name, enum vec_compress *out)
+{
+	static const char *const names[] = { "none", "int8", "fp16" };
+	for (int i = 0; i < 3; i++)
+		if (name && !strcmp(name, names[i])) {
+			*out = (enum vec_compress)i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+const char *vec_compress_name(enum vec_compress c)
+{
+	return c == VEC_COMPRESS_INT8 ? "int8" : c == VEC_COMPRESS_FP16 ? "fp16" : "none";
+}
+
+int vecindex_set_compress(struct vecindex *vi, enum vec_compress c)
+{
+	if (c == vecindex_compress(vi))
+		return 0;
+	struct vecquant *vq = NULL;
+	if (c != VEC_COMPRESS_NONE) {
+		int rc = vecquant_new(c, vi->dim, vi->cap, &vq);
+		if (rc)
+			return rc;
+		for (size_t r = 0; r < vi->n; r++)
+			vecquant_put(vq, r, vi->mat + r * vi->dim, vi->inv_norm[r]);
+	}
+	vecquant_free(vi->vq);
+	vi->vq = vq;
+	return 0;
+}
+
+enum vec_compress vecindex_compress(const struct vecindex *vi)
+{
+	return vi->vq ? vecquant_kind(vi->vq) : VEC_COMPRESS_NONE;
+}
+
+size_t vecindex_bytes(const struct vecindex *vi)
+{
+	return vi->n * vi->dim * sizeof(float);
+}
+
+size_t vecindex_compressed_bytes(const struct vecindex *vi)
+{
+	return vi->vq ? vecquant_bytes(vi->vq, vi->n) : 0;
 }

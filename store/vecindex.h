@@ -11,6 +11,14 @@
  * Removal moves the last row into the hole, so row numbers are not stable
  * across mutations; ids are.
  *
+ * Optionally (vecindex_set_compress) the index also keeps a compressed copy
+ * of every row (int8 with a per-row scale: +25% memory at 384-d; or fp16:
+ * +50%) that a search scans first; the float rows stay (they are the data,
+ * vector_store/ reads them, and the re-rank scores them). Results are the
+ * same either way: see vecquant.h for why the compressed scan is exact.
+ * A search may also carry a candidate bitmap (struct vec_query): rows
+ * outside it are skipped unread; a sparse one is walked row by row.
+ *
  * Not thread safe: the owner holds a rwlock (searches under the read side may
  * run in parallel; they do not modify the index).
  */
@@ -57,5 +65,38 @@ typedef int (*vecindex_filter_fn)(void *ctx, size_t row, const char *id);
 int vecindex_search(const struct vecindex *vi, const float *q, size_t k,
 		    vecindex_filter_fn filter, void *ctx, struct vec_hit *hits,
 		    size_t *nhits);
+
+/* A search request (vecindex_search_q, vecbatch_search). */
+struct vec_query {
+	const float *q;			/* dim floats */
+	size_t k;
+	vecindex_filter_fn filter;	/* NULL: every row is a candidate */
+	void *ctx;
+	/* NULL, or a bitmap of vecindex_count rows (bit r%64 of word r/64;
+	 * no bits past the last row) that must hold every row filter could
+	 * keep: rows outside it are never read, scored or filtered. */
+	const uint64_t *cand;
+	size_t ncand;			/* bits set in cand */
+};
+
+/* vecindex_search with a request: the same result for the same rows. */
+int vecindex_search_q(const struct vecindex *vi, const struct vec_query *vq,
+		      struct vec_hit *hits, size_t *nhits);
+/* 1 when vq's candidate bitmap is sparse enough that the search walks its
+ * rows one by one instead of streaming the matrix. */
+int vecindex_sparse_query(const struct vecindex *vi, const struct vec_query *vq);
+
+enum vec_compress { VEC_COMPRESS_NONE = 0, VEC_COMPRESS_INT8, VEC_COMPRESS_FP16 };
+
+/* "none", "int8", "fp16": 0 or -EINVAL. */
+int vec_compress_parse(const char *name, enum vec_compress *out);
+const char *vec_compress_name(enum vec_compress c);
+/* Keep (or drop, with NONE) a compressed copy of every row, encoded now for
+ * the rows present and on every later set. 0 or -ENOMEM (nothing changed). */
+int vecindex_set_compress(struct vecindex *vi, enum vec_compress c);
+enum vec_compress vecindex_compress(const struct vecindex *vi);
+/* Bytes of the float rows and of the compressed copy (0 without one). */
+size_t vecindex_bytes(const struct vecindex *vi);
+size_t vecindex_compressed_bytes(const struct vecindex *vi);
 
 #endif

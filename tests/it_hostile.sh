@@ -287,6 +287,16 @@ import errno, os
 try: os.truncate('$MNT/docs/z63.bin', 65 << 20); print('OK')
 except OSError as e: print(errno.errorcode[e.errno])\")\" = EFBIG ]"
 is "$(stat -c %s "$MNT/docs/z63.bin")" $((63 << 20)) "max_file_mb=64: the 63 MiB file is unchanged"
+# A write past the limit stores nothing (no torn 64 MiB prefix): dd sees
+# EFBIG on the write and on close, the old bytes stay, errors.log says so.
+echo "old bytes" >"$MNT/docs/z-over.txt"
+head -c 65M /dev/zero | tr '\0' 'a' >"$WORK/z65"
+dd if="$WORK/z65" of="$MNT/docs/z-over.txt" bs=1M 2>"$WORK/dd.err"
+is "$? $(grep -c 'File too large' "$WORK/dd.err")" "1 2" "max_file_mb=64: dd of 65 MiB fails with EFBIG on a write and on close"
+is "$(cat "$MNT/docs/z-over.txt")" "old bytes" "max_file_mb=64: the file keeps its old bytes, not a 64 MiB prefix"
+check "max_file_mb=64: a new file written past the limit is not stored" bash -c "! cp '$WORK/z65' '$MNT/docs/z-new.txt' 2>/dev/null && test ! -e '$MNT/docs/z-new.txt'"
+check "max_file_mb=64: errors.log names both" bash -c "grep -q 'docs/z-over.txt EFBIG' '$MNT/.ragfs/errors.log' && grep -q 'docs/z-new.txt EFBIG' '$MNT/.ragfs/errors.log'"
+rm -f "$WORK/z65" "$MNT/docs/z-over.txt"
 alive "max_file_mb"
 rumount; ok $? "max_file_mb mount: unmount exits 0"
 

@@ -53,7 +53,8 @@ startup_err "bucket name" "an invalid bucket name" s3://A_B "$MNT"
 startup_err "unknown store scheme" "unknown scheme" "foo://x" "$MNT"
 startup_err "unknown embedder" "unknown embedder" "${RAGFS_STORE_OPTS[@]}" -o embed=magic "$STORE" "$MNT"
 startup_err "addressing=" "unknown S3 addressing style" -o addressing=sideways s3://bucket/p "$MNT"
-startup_err "dim=" "dim disagrees with the store" "${RAGFS_STORE_OPTS[@]}" -o dim=16 "$STORE" "$MNT"
+# (another dim on a read-write mount re-embeds the store: it_reembed.sh)
+startup_err "read-only mount cannot re-embed" "ro with a dim other than the store's" "${RAGFS_STORE_OPTS[@]}" -o ro,dim=16 "$STORE" "$MNT"
 startup_err "need STORE" "missing arguments"
 check "no mount left behind" bash -c "! grep -q ' $MNT fuse' /proc/mounts"
 

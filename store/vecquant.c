@@ -1,0 +1,661 @@
+/* store/vecquant.c - see vecquant.h
+ *
+ * Layout: codes are one block of cap * stride codes (stride = dim rounded
+ * up to 32), so a row starts 32-byte aligned (int8) or 64-byte aligned
+ * (fp16) and the padding codes are 0 (they add nothing to a dot). mul and
+ * del are float arrays of cap.
+ *
+ * The scan splits into chunks of whole 64-row words (so the per-search
+ * filter bitmaps are written by one thread per word) over vecpool. Each
+ * participant keeps an approximate heap of C candidates, the bound U of
+ * the rows it did not keep, and an exact heap for forced rows (phase 1)
+ * or re-offered rows (phase 2).
+ */
+#include "vecquant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define VQ_HAVE_X86 1
+#else
+#define VQ_HAVE_X86 0
+#endif
+
+#include "vecpool.h"
+#include "vecscan.h"
+
+#define VQ_ALIGN 64
+#define VQ_PAD 32
+/* Rows whose relative error bound exceeds this are always scored exactly. */
+#define VQ_DEL_FORCE 0.25f
+#define VQ_CAND_MULT 8
+#define VQ_CAND_MIN 64
+#define VQ_MAX_THREADS 64
+
+struct vecquant {
+	enum vec_compress kind;
+	uint32_t dim, stride;	/* codes per row: dim rounded up to VQ_PAD */
+	size_t cap;
+	void *codes;		/* int8_t or uint16_t (half) codes */
+	float *mul;		/* int8: scale * inv_norm; fp16: inv_norm */
+	float *del;		/* bound on the relative encoding error; > VQ_DEL_FORCE
+				 * (or NaN): forced */
+};
+
+static size_t code_size(const struct vecquant *vq)
+{
+	return vq->kind == VEC_COMPRESS_INT8 ? 1 : 2;
+}
+
+int vecquant_new(enum vec_compress c, uint32_t dim, size_t cap, struct vecquant **out)
+{
+	*out = NULL;
+	if (c != VEC_COMPRESS_INT8 && c != VEC_COMPRESS_FP16)
+		return -EINVAL;
+	struct vecquant *vq = calloc(1, sizeof(*vq));
+	if (!vq)
+		return -ENOMEM;
+	vq->kind = c;
+	vq->dim = dim;
+	vq->stride = (dim + VQ_PAD - 1) / VQ_PAD * VQ_PAD;
+	if (vecquant_reserve(vq, cap ? cap : 16)) {
+		vecquant_free(vq);
+		return -ENOMEM;
+	}
+	*out = vq;
+	return 0;
+}
+
+void vecquant_free(struct vecquant *vq)
+{
+	if (!vq)
+		return;
+	free(vq->codes);
+	free(vq->mul);
+	free(vq->del);
+	free(vq);
+}
+
+enum vec_compress vecquant_kind(const struct vecquant *vq)
+{
+	return vq->kind;
+}
+
+int vecquant_reserve(struct vecquant *vq, size_t cap)
+{
+	if (cap <= vq->cap)
+		return 0;
+	size_t rowb = (size_t)vq->stride * code_size(vq);
+	if (cap > SIZE_MAX / rowb)
+		return -ENOMEM;
+	void *codes;
+	if (posix_memalign(&codes, VQ_ALIGN, cap * rowb))
+		return -ENOMEM;
+	float *mul = realloc(vq->mul, cap * sizeof(*mul));
+	if (!mul) {
+		free(codes);
+		return -ENOMEM;
+	}
+	vq->mul = mul;
+	float *del = realloc(vq->del, cap * sizeof(*del));
+	if (!del) {
+		free(codes);
+		return -ENOMEM;
+	}
+	vq->del = del;
+	if (vq->cap)
+		memcpy(codes, vq->codes, vq->cap * rowb);
+	free(vq->codes);
+	vq->codes = codes;
+	vq->cap = cap;
+	return 0;
+}
+
+size_t vecquant_bytes(const struct vecquant *vq, size_t rows)
+{
+	return rows * ((size_t)vq->stride * code_size(vq) + 2 * sizeof(float));
+}
+
+size_t vecquant_cands(size_t k)
+{
+	return k * VQ_CAND_MULT > VQ_CAND_MIN ? k * VQ_CAND_MULT : VQ_CAND_MIN;
+}
+
+/* ---- encoding ---- */
+
+uint16_t vecquant_f2h(float f)
+{
+	uint32_t x;
+	memcpy(&x, &f, sizeof(x));
+	uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+	uint32_t ax = x & 0x7fffffff;
+	if (ax > 0x7f800000)
+		return sign | 0x7e00;			/* NaN */
+	if (ax >= 0x477ff000)
+		return sign | 0x7c00;			/* rounds to Inf */
+	if (ax < 0x38800000) {				/* below 2^-14: subnormal */
+		float a;
+		memcpy(&a, &ax, sizeof(a));
+		return sign | (uint16_t)lrintf(a * 0x1p24f); /* exact scaling, RNE */
+	}
+	uint32_t h = ((ax >> 23) - 112) << 10 | (ax & 0x7fffff) >> 13;
+	uint32_t rem = ax & 0x1fff;
+	if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
+		h++;					/* a carry rolls into the exponent */
+	return sign | (uint16_t)h;
+}
+
+float vecquant_h2f(uint16_t h)
+{
+	uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
+	float f;
+	if (e == 0) {
+		f = (float)m * 0x1p-24f;
+	} else if (e == 31) {
+		f = m ? NAN : INFINITY;
+	} else {
+		uint32_t x = (e + 112) << 23 | m << 13;
+		memcpy(&f, &x, sizeof(f));
+	}
+	return h & 0x8000 ? -f : f;
+}
+
+/* delta rounded up to a float, so the stored bound stays a bound. */
+static float up(double delta)
+{
+	float d = (float)delta;
+	return (double)d < delta ? nextafterf(d, INFINITY) : d;
+}
+
+static void put_int8(struct vecquant *vq, size_t row, const float *v, double inv_norm)
+{
+	int8_t *c = (int8_t *)vq->codes + row * vq->stride;
+	double amax = 0, err = 0;
+	memset(c, 0, vq->stride);
+	for (uint32_t i = 0; i < vq->dim; i++)
+		amax = fmax(amax, fabs(v[i]));
+	if (amax == 0 || !(inv_norm > 0)) {
+		/* The zero row scores 0 exactly; extreme rows (NaN) are forced. */
+		vq->mul[row] = 0;
+		vq->del[row] = inv_norm == 0 ? 0 : NAN;
+		return;
+	}
+	double scale = amax / 127;
+	for (uint32_t i = 0; i < vq->dim; i++) {
+		long q = lrint(v[i] / scale);
+		q = q > 127 ? 127 : q < -127 ? -127 : q;
+		c[i] = (int8_t)q;
+		double e = v[i] - (double)q * scale;
+		err += e * e;
+	}
+	vq->mul[row] = (float)(scale * inv_norm);
+	vq->del[row] = up(sqrt(err) * inv_norm);
+}
+
+static void put_fp16(struct vecquant *vq, size_t row, const float *v, double inv_norm)
+{
+	uint16_t *c = (uint16_t *)vq->codes + row * vq->stride;
+	double err = 0;
+	memset(c, 0, vq->stride * sizeof(*c));
+	for (uint32_t i = 0; i < vq->dim; i++) {
+		c[i] = vecquant_f2h(v[i]);
+		double e = v[i] - (double)vecquant_h2f(c[i]);
+		err += e * e;			/* Inf on overflow: forced */
+	}
+	vq->mul[row] = (float)inv_norm;
+	vq->del[row] = inv_norm > 0 ? up(sqrt(err) * inv_norm) : inv_norm == 0 ? 0 : NAN;
+}
+
+void vecquant_put(struct vecquant *vq, size_t row, const float *v, double inv_norm)
+{
+	if (vq->kind == VEC_COMPRESS_INT8)
+		put_int8(vq, row, v, inv_norm);
+	else
+		put_fp16(vq, row, v, inv_norm);
+}
+
+void vecquant_move(struct vecquant *vq, size_t to, size_t from)
+{
+	size_t rowb = (size_t)vq->stride * code_size(vq);
+	memcpy((char *)vq->codes + to * rowb, (char *)vq->codes + from * rowb, rowb);
+	vq->mul[to] = vq->mul[from];
+	vq->del[to] = vq->del[from];
+}
+
+/* ---- approximate dot kernels: out[i] = dot(code row i, query) ---- */
+
+static void idots_scalar(const int8_t *m, size_t n, uint32_t stride, const int16_t *u,
+			 float *out)
+{
+	for (size_t r = 0; r < n; r++, m += stride) {
+		int64_t s = 0;
+		for (uint32_t i = 0; i < stride; i++)
+			s += (int32_t)m[i] * u[i];
+		out[r] = (float)s;
+	}
+}
+
+static void hdots_scalar(const uint16_t *m, size_t n, uint32_t stride, const float *u,
+			 float *out)
+{
+	for (size_t r = 0; r < n; r++, m += stride) {
+		float a[8] = { 0 };
+		for (uint32_t i = 0; i < stride; i += 8)
+			for (int j = 0; j < 8; j++)
+				a[j] += vecquant_h2f(m[i + j]) * u[i + j];
+		out[r] = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+	}
+}
+
+#if VQ_HAVE_X86
+/* The sum stays below 2^31: the query's int16 range is chosen for it. */
+__attribute__((target("avx2")))
+static void idots_avx2(const int8_t *m, size_t n, uint32_t stride, const int16_t *u,
+		       float *out)
+{
+	for (size_t r = 0; r < n; r++, m += stride) {
+		__m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+		for (uint32_t i = 0; i < stride; i += 32) {
+			__m256i x0 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(m + i)));
+			__m256i x1 = _mm256_cvtepi8_epi16(
+				_mm_load_si128((const __m128i *)(m + i + 16)));
+			a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(
+				x0, _mm256_load_si256((const __m256i *)(u + i))));
+			a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(
+				x1, _mm256_load_si256((const __m256i *)(u + i + 16))));
+		}
+		a0 = _mm256_add_epi32(a0, a1);
+		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(a0),
+					  _mm256_extracti128_si256(a0, 1));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+		out[r] = (float)_mm_cvtsi128_si32(h);
+	}
+}
+
+__attribute__((target("avx2,fma,f16c")))
+static void hdots_avx2(const uint16_t *m, size_t n, uint32_t stride, const float *u,
+		       float *out)
+{
+	for (size_t r = 0; r < n; r++, m += stride) {
+		__m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+		__m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+		for (uint32_t i = 0; i < stride; i += 32) {
+			const __m128i *p = (const __m128i *)(m + i);
+			a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128(p)),
+					     _mm256_load_ps(u + i), a0);
+			a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128(p + 1)),
+					     _mm256_load_ps(u + i + 8), a1);
+			a2 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128(p + 2)),
+					     _mm256_load_ps(u + i + 16), a2);
+			a3 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128(p + 3)),
+					     _mm256_load_ps(u + i + 24), a3);
+		}
+		a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+		__m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+		h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+		out[r] = _mm_cvtss_f32(h);
+	}
+}
+#endif
+
+/* ---- the search ---- */
+
+struct ahit {
+	float a, d;		/* approximate score, its error bound */
+	uint32_t row;
+};
+
+struct qpart {
+	struct ahit *h;		/* min-heap of up to C by a */
+	size_t len;
+	float hthr;		/* the heap is full: its smallest a */
+	float u;		/* max a + d of rows this participant did not keep */
+	struct part ex;		/* exact heap: forced rows, then phase 2 rows */
+	uint64_t rescored;
+};
+
+struct qsearch {
+	struct search *s;
+	const struct vecquant *vq;
+	const int16_t *qi;	/* int8: the query in int16, stride values */
+	const float *qf;	/* fp16: the unit query, stride floats */
+	float qmul;		/* int8: 1 / the query's scale */
+	float slack;		/* (1 + del) eps_q + float rounding, del <= 1/4 */
+	size_t c;		/* candidates per participant */
+	int avx2;
+	int phase;		/* 1 or 2 */
+	float t;		/* phase 2: the k-th best exact score */
+	const uint32_t *kept;	/* phase 2: phase 1's candidates, sorted */
+	size_t nkept;
+	/* With a filter: its verdicts in phase 1 (one bit per row). */
+	uint64_t *passed, *rejected;
+	size_t n, chunk;
+	atomic_size_t next;
+	struct qpart *parts;
+};
+
+static void approx(const struct qsearch *q, size_t base, size_t m, float *out)
+{
+	const struct vecquant *vq = q->vq;
+	if (vq->kind == VEC_COMPRESS_INT8) {
+		const int8_t *c = (const int8_t *)vq->codes + base * vq->stride;
+#if VQ_HAVE_X86
+		if (q->avx2) {
+			idots_avx2(c, m, vq->stride, q->qi, out);
+			return;
+		}
+#endif
+		idots_scalar(c, m, vq->stride, q->qi, out);
+	} else {
+		const uint16_t *c = (const uint16_t *)vq->codes + base * vq->stride;
+#if VQ_HAVE_X86
+		if (q->avx2) {
+			hdots_avx2(c, m, vq->stride, q->qf, out);
+			return;
+		}
+#endif
+		hdots_scalar(c, m, vq->stride, q->qf, out);
+	}
+}
+
+static void ah_down(struct ahit *h, size_t len, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < len && h[l].a < h[m].a)
+			m = l;
+		if (l + 1 < len && h[l + 1].a < h[m].a)
+			m = l + 1;
+		if (m == i)
+			return;
+		struct ahit t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static void ah_push(struct qsearch *q, struct qpart *p, struct ahit x)
+{
+	if (p->len < q->c) {
+		size_t i = p->len++;
+		p->h[i] = x;
+		while (i && p->h[(i - 1) / 2].a > p->h[i].a) {
+			struct ahit t = p->h[i];
+			p->h[i] = p->h[(i - 1) / 2];
+			p->h[(i - 1) / 2] = t;
+			i = (i - 1) / 2;
+		}
+	} else {
+		p->u = fmaxf(p->u, p->h[0].a + p->h[0].d);
+		p->h[0] = x;
+		ah_down(p->h, p->len, 0);
+	}
+	if (p->len == q->c)
+		p->hthr = p->h[0].a;
+}
+
+static void set_bit(uint64_t *bits, size_t row)
+{
+	bits[row >> 6] |= 1ull << (row & 63);
+}
+
+static int has_bit(const uint64_t *bits, size_t row)
+{
+	return bits[row >> 6] >> (row & 63) & 1;
+}
+
+static int is_kept(const struct qsearch *q, uint32_t row)
+{
+	size_t lo = 0, hi = q->nkept;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (q->kept[mid] < row)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < q->nkept && q->kept[lo] == row;
+}
+
+static void phase1_row(struct qsearch *q, struct qpart *p, size_t row, float a, float d)
+{
+	struct search *s = q->s;
+	if (!(d <= VQ_DEL_FORCE)) {
+		p->rescored++;
+		vi_offer(s, &p->ex, row, 0);	/* forced: exact, filtered inside */
+		return;
+	}
+	if (a < p->hthr) {
+		p->u = fmaxf(p->u, a + d);
+		return;
+	}
+	if (s->filter) {
+		if (!vi_keep(s, row)) {
+			set_bit(q->rejected, row);
+			return;
+		}
+		set_bit(q->passed, row);
+	}
+	ah_push(q, p, (struct ahit){ a, d, (uint32_t)row });
+}
+
+static void phase2_row(struct qsearch *q, struct qpart *p, size_t row, float a, float d)
+{
+	struct search *s = q->s;
+	if (!(d <= VQ_DEL_FORCE))
+		return;				/* forced rows were offered in phase 1 */
+	float ub = a + d + q->slack;
+	if (ub < q->t || ub < p->ex.thr || is_kept(q, (uint32_t)row))
+		return;
+	if (s->filter && has_bit(q->rejected, row))
+		return;
+	p->rescored++;
+	vi_offer(s, &p->ex, row, s->filter && has_bit(q->passed, row));
+}
+
+static void scan(struct qsearch *q, struct qpart *p, size_t lo, size_t hi)
+{
+	const struct vecquant *vq = q->vq;
+	const uint64_t *cand = q->s->cand;
+	float sc[VI_TILE];
+	for (size_t base = lo; base < hi; base += VI_TILE) {
+		size_t m = hi - base < VI_TILE ? hi - base : VI_TILE;
+		approx(q, base, m, sc);
+		for (size_t i = 0; i < m; i++) {
+			size_t row = base + i;
+			if (!vi_cand(cand, row))
+				continue;
+			float a = vq->kind == VEC_COMPRESS_INT8 ? sc[i] * vq->mul[row] * q->qmul :
+				  sc[i] * vq->mul[row];
+			if (q->phase == 1)
+				phase1_row(q, p, row, a, vq->del[row]);
+			else
+				phase2_row(q, p, row, a, vq->del[row]);
+		}
+	}
+}
+
+static void run_part(void *arg, unsigned slot)
+{
+	struct qsearch *q = arg;
+	for (;;) {
+		size_t lo = atomic_fetch_add_explicit(&q->next, q->chunk, memory_order_relaxed);
+		if (lo >= q->n)
+			return;
+		scan(q, &q->parts[slot], lo, q->n - lo < q->chunk ? q->n : lo + q->chunk);
+	}
+}
+
+static unsigned run_phase(struct qsearch *q, unsigned nt)
+{
+	atomic_store(&q->next, 0);
+	return vecpool_run(nt, run_part, q);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+static int cpu_avx2_f16c;
+static atomic_uint_fast64_t st_searches, st_second, st_rescored;
+
+static void isa_init(void)
+{
+#if VQ_HAVE_X86
+	__builtin_cpu_init();
+	cpu_avx2_f16c = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+			__builtin_cpu_supports("f16c");
+#endif
+}
+
+void vecquant_get_stats(struct vecquant_stats *st)
+{
+	st->searches = atomic_load(&st_searches);
+	st->second_pass = atomic_load(&st_second);
+	st->rescored = atomic_load(&st_rescored);
+}
+
+/* The query in the copy's terms: int16 codes (int8) or padded floats. */
+static int prepare_query(struct qsearch *q, void **buf)
+{
+	const struct vecquant *vq = q->vq;
+	const float *u = q->s->unit;
+	uint32_t dim = vq->dim;
+	/* Float rounding anywhere in a screening score, with room to spare. */
+	double m = (dim + 16.0) * 0x1p-22, eps = 0;
+	if (vq->kind == VEC_COMPRESS_INT8) {
+		int16_t *qi;
+		if (posix_memalign(buf, VQ_ALIGN, vq->stride * sizeof(*qi)))
+			return -ENOMEM;
+		qi = *buf;
+		memset(qi, 0, vq->stride * sizeof(*qi));
+		double umax = 0;
+		for (uint32_t i = 0; i < dim; i++)
+			umax = fmax(umax, fabs(u[i]));
+		/* 127 * top * dim < 2^31: the int32 sums cannot overflow. */
+		double top = floor(2147483647.0 / (127.0 * dim));
+		top = top > 32767 ? 32767 : top;
+		double qs = umax > 0 ? top / umax : 0, e2 = 0;
+		for (uint32_t i = 0; i < dim; i++) {
+			long c = lrint(u[i] * qs);
+			qi[i] = (int16_t)c;
+			double e = u[i] - (qs > 0 ? c / qs : 0);
+			e2 += e * e;
+		}
+		eps = sqrt(e2);
+		q->qi = qi;
+		q->qmul = qs > 0 ? (float)(1 / qs) : 0;
+	} else {
+		float *qf;
+		if (posix_memalign(buf, VQ_ALIGN, vq->stride * sizeof(*qf)))
+			return -ENOMEM;
+		qf = *buf;
+		memset(qf, 0, vq->stride * sizeof(*qf));
+		memcpy(qf, u, dim * sizeof(*qf));
+		q->qf = qf;
+	}
+	q->slack = up((1 + VQ_DEL_FORCE) * eps + m);
+	return 0;
+}
+
+int vecquant_search(struct search *s, struct vec_hit *hits, size_t *nhits)
+{
+	const struct vecindex *vi = s->vi;
+	const struct vecquant *vq = vi->vq;
+	size_t k = s->k, n = vi->n;
+	pthread_once(&isa_once, isa_init);
+	struct qsearch q = { .s = s, .vq = vq, .c = vecquant_cands(k), .phase = 1, .n = n };
+	q.avx2 = cpu_avx2_f16c && strcmp(vecscan_isa_name(), "scalar");
+	void *qbuf = NULL;
+	int rc = prepare_query(&q, &qbuf);
+	/* Split as the float scan would (the int8 scan is compute-bound). */
+	unsigned nt = vi_threads_for(n * vi->dim * sizeof(float));
+	nt = nt > VQ_MAX_THREADS ? VQ_MAX_THREADS : nt;
+	/* Whole 64-row words per chunk: the filter bitmaps need no atomics. */
+	size_t chunk = VI_CHUNK / ((size_t)vi->dim * sizeof(float)) / 64 * 64;
+	q.chunk = chunk ? chunk : 64;
+	size_t words = (n + 63) / 64;
+	struct qpart parts[VQ_MAX_THREADS];
+	struct ahit *ah = malloc((size_t)nt * q.c * sizeof(*ah));
+	struct vec_hit *ex = malloc((size_t)nt * k * sizeof(*ex));
+	uint32_t *kept = malloc((size_t)nt * q.c * sizeof(*kept));
+	if (s->filter && !rc) {
+		q.passed = calloc(2 * words, sizeof(uint64_t));
+		q.rejected = q.passed ? q.passed + words : NULL;
+	}
+	if (rc || !ah || !ex || !kept || (s->filter && !q.passed)) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < nt; i++)
+		parts[i] = (struct qpart){ .h = ah + (size_t)i * q.c, .hthr = -INFINITY,
+					   .u = -INFINITY,
+					   .ex = { ex + (size_t)i * k, 0, -INFINITY } };
+	q.parts = parts;
+	pthread_mutex_t flock = PTHREAD_MUTEX_INITIALIZER;
+	if (nt > 1)
+		s->flock = &flock;
+
+	/* Phase 1: the C best by approximation per participant, exactly. */
+	unsigned used = run_phase(&q, nt);
+	struct part fin = { hits, 0, -INFINITY };
+	float u = -INFINITY;
+	uint64_t rescored = 0;
+	for (unsigned i = 0; i < used; i++) {
+		struct qpart *p = &parts[i];
+		u = fmaxf(u, p->u);
+		rescored += p->rescored + p->len;
+		for (size_t h = 0; h < p->ex.len; h++)
+			vi_heap_offer(vi, fin.heap, &fin.len, k, p->ex.heap[h]);
+		for (size_t h = 0; h < p->len; h++)
+			kept[q.nkept++] = p->h[h].row;
+	}
+	for (size_t i = 0; i < q.nkept; i++)
+		vi_offer(s, &fin, kept[i], 1);
+	float t = fin.len == k ? fin.heap[0].score : -INFINITY;
+	int second = u != -INFINITY && !(u + q.slack < t);
+
+	/* Phase 2: every other row whose upper bound reaches the k-th best. */
+	if (second) {
+		qsort(kept, q.nkept, sizeof(*kept), cmp_u32);
+		q.kept = kept;
+		q.t = t;
+		q.phase = 2;
+		for (unsigned i = 0; i < nt; i++) {
+			parts[i].ex.len = 0;
+			parts[i].ex.thr = -INFINITY;
+			parts[i].rescored = 0;
+		}
+		used = run_phase(&q, nt);
+		for (unsigned i = 0; i < used; i++) {
+			rescored += parts[i].rescored;
+			for (size_t h = 0; h < parts[i].ex.len; h++)
+				vi_heap_offer(vi, fin.heap, &fin.len, k, parts[i].ex.heap[h]);
+		}
+	}
+	s->flock = NULL;
+	pthread_mutex_destroy(&flock);
+	*nhits = fin.len;
+	atomic_fetch_add(&st_searches, 1);
+	atomic_fetch_add(&st_second, (uint64_t)second);
+	atomic_fetch_add(&st_rescored, rescored);
+out:
+	free(qbuf);
+	free(ah);
+	free(ex);
+	free(kept);
+	free(q.passed);
+	return rc;
+}

@@ -1,0 +1,412 @@
+/* Unit tests: store/vecbatch.c - batches of concurrent searches (sgemm from
+ * 24 queries, the fused small-batch kernel below, scalar and AVX2).
+ *
+ * Every batched result must equal the single-query search of the same
+ * request exactly (same rows, same order, bit-equal scores) and a
+ * brute-force reference: on random and clustered data, with duplicated
+ * rows (exact ties, ordered by id), filters, dense and sparse candidate
+ * bitmaps, zero and stored-row queries, mixed k, one thread and split.
+ * Then many threads call vecbatch_search at once: batches must form and
+ * every answer must still equal its single-query result.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/vecbatch.h"
+#include "store/vecindex.h"
+#include "store/vecscan.h"
+#include "tests/tap.h"
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+
+static uint32_t rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)(rng_state >> 32);
+}
+
+static float frand(void)
+{
+	return (float)rng() / 4294967296.0f * 2.0f - 1.0f;
+}
+
+static float gauss(void)
+{
+	float u = ((float)rng() + 1.0f) / 4294967297.0f, v = (float)rng() / 4294967296.0f;
+	return sqrtf(-2.0f * logf(u)) * cosf(6.2831853f * v);
+}
+
+/* Embedding-like: 20 centres, rank-8 variation, normalised. */
+static void clustered(float *data, size_t n, uint32_t dim)
+{
+	enum { NC = 20, RANK = 8 };
+	static float c[NC * 512], b[RANK * 512];
+	static int made;
+	if (!made) {
+		for (size_t i = 0; i < NC * 512; i++)
+			c[i] = gauss();
+		for (size_t i = 0; i < RANK * 512; i++)
+			b[i] = gauss();
+		made = 1;
+	}
+	for (size_t r = 0; r < n; r++) {
+		float *v = data + r * dim, z[RANK];
+		const float *cj = c + (rng() % NC) * dim;
+		double s = 0;
+		for (int j = 0; j < RANK; j++)
+			z[j] = gauss() * 0.7f / sqrtf(RANK);
+		for (uint32_t i = 0; i < dim; i++) {
+			float x = cj[i] + 0.25f * gauss() / sqrtf((float)dim);
+			for (int j = 0; j < RANK; j++)
+				x += b[j * dim + i] * z[j];
+			v[i] = x;
+			s += (double)x * x;
+		}
+		for (uint32_t i = 0; i < dim; i++)
+			v[i] = (float)(v[i] / sqrt(s));
+	}
+}
+
+/* The formula of exact_cos in vecindex.c: bit-equal scores. */
+static float ref_score(const float *r, const float *q, uint32_t dim)
+{
+	double qq = 0, dot = 0, rr = 0;
+	for (uint32_t i = 0; i < dim; i++)
+		qq += (double)q[i] * q[i];
+	double qn = sqrt(qq);
+	if (qn == 0)
+		return 0;
+	for (uint32_t i = 0; i < dim; i++) {
+		dot += (double)r[i] * q[i];
+		rr += (double)r[i] * r[i];
+	}
+	return rr == 0 ? 0 : (float)(dot / (sqrt(rr) * qn));
+}
+
+struct ref {
+	float score;
+	const char *id;
+};
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return strcmp(x->id, y->id);
+}
+
+/* Filter: keep rows whose number is 0 mod f->mod; counts calls. */
+struct flt {
+	unsigned mod;
+	size_t calls;
+};
+
+static int keep_mod(void *ctx, size_t row, const char *id)
+{
+	struct flt *f = ctx;
+	__atomic_add_fetch(&f->calls, 1, __ATOMIC_RELAXED);
+	return strtoul(id + 1, NULL, 10) % f->mod == 0;
+}
+
+struct fixture {
+	struct vecindex *vi;
+	float *data;
+	size_t n;
+	uint32_t dim;
+};
+
+/* dups: every 97th row copies row 3, so exact ties straddle blocks. */
+static void fixture_make(struct fixture *fx, size_t n, uint32_t dim, int clust)
+{
+	char id[32];
+	fx->n = n;
+	fx->dim = dim;
+	fx->data = malloc((n ? n : 1) * dim * sizeof(float));
+	vecindex_new(dim, &fx->vi);
+	if (clust)
+		clustered(fx->data, n, dim);
+	else
+		for (size_t i = 0; i < n * dim; i++)
+			fx->data[i] = frand();
+	for (size_t i = 0; i < n; i++) {
+		if (i > 3 && i % 97 == 0)
+			memcpy(fx->data + i * dim, fx->data + 3 * dim, dim * sizeof(float));
+		snprintf(id, sizeof(id), "r%zu", i);
+		vecindex_set(fx->vi, id, fx->data + i * dim);
+	}
+}
+
+static void fixture_free(struct fixture *fx)
+{
+	vecindex_free(fx->vi);
+	free(fx->data);
+}
+
+/* One request of a test batch, with what it owns. */
+struct req {
+	float *q;
+	size_t k;
+	struct flt flt;
+	uint64_t *cand;
+	size_t ncand;
+	unsigned cand_mod;	/* cand = rows with number % cand_mod != 1 */
+};
+
+/* Brute force: the k best rows passing mod and the candidate rule. */
+static size_t reference(const struct fixture *fx, const struct req *r, struct ref *out)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < fx->n; i++) {
+		if (r->flt.mod && i % r->flt.mod)
+			continue;
+		if (r->cand && !(r->cand[i >> 6] >> (i & 63) & 1))
+			continue;
+		out[m].score = ref_score(fx->data + i * fx->dim, r->q, fx->dim);
+		out[m++].id = vecindex_id(fx->vi, i);
+	}
+	qsort(out, m, sizeof(*out), cmp_ref);
+	return m < r->k ? m : r->k;
+}
+
+static void make_cand(const struct fixture *fx, struct req *r, unsigned every, int sparse)
+{
+	size_t words = (fx->n + 63) / 64;
+	r->cand = calloc(words ? words : 1, sizeof(uint64_t));
+	r->cand_mod = every;
+	for (size_t i = 0; i < fx->n; i++)
+		if (sparse ? i % every == 0 : i % every != 1) {
+			r->cand[i >> 6] |= 1ull << (i & 63);
+			r->ncand++;
+		}
+}
+
+static struct vec_query as_query(struct req *r)
+{
+	return (struct vec_query){ .q = r->q, .k = r->k, .filter = r->flt.mod ? keep_mod : NULL,
+				   .ctx = &r->flt, .cand = r->cand, .ncand = r->ncand };
+}
+
+static int same(const struct vec_hit *a, size_t na, const struct vec_hit *b, size_t nb)
+{
+	return na == nb && (!na || !memcmp(a, b, na * sizeof(*a)));
+}
+
+/* A mixed batch of nq requests over fx (14: the fused small-batch kernel;
+ * 40: sgemm): batched == single == reference, per request. */
+#define MAXQ 40
+static void check_batch(const struct fixture *fx, int nq, const char *what)
+{
+	const int NQ = nq;
+	uint32_t dim = fx->dim;
+	struct req r[MAXQ];
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < NQ; i++) {
+		r[i].q = malloc(dim * sizeof(float));
+		if (fx->n && i % 4 == 1 && i % 14 != 13)
+			memcpy(r[i].q, fx->data + 3 * dim, dim * sizeof(float)); /* ties */
+		else if (i % 14 == 6)
+			memset(r[i].q, 0, dim * sizeof(float));
+		else
+			for (uint32_t d = 0; d < dim; d++)
+				r[i].q[d] = frand();
+		r[i].k = (size_t[]){ 10, 1, 50, 10, 3, 100, 5, 10, 20, 7, 10, 2, 64, 9 }[i % 14];
+		if (i % 3 == 2)
+			r[i].flt.mod = i % 14 == 8 ? 1000 : 2;
+		if (i % 14 == 4 || i % 14 == 9)
+			make_cand(fx, &r[i], 3, 0);
+		if (i % 14 == 11)
+			make_cand(fx, &r[i], 10, 1);
+		if (i % 14 == 13)
+			r[i].k = fx->n + 5; /* more than there are rows */
+	}
+
+	struct vec_query qs[MAXQ];
+	struct vec_hit *hits[MAXQ];
+	size_t nhits[MAXQ];
+	int rcs[MAXQ];
+	for (int i = 0; i < NQ; i++) {
+		qs[i] = as_query(&r[i]);
+		hits[i] = malloc((r[i].k ? r[i].k : 1) * sizeof(struct vec_hit));
+	}
+	int rc = vecbatch_run(fx->vi, NQ, qs, hits, nhits, rcs);
+	ok(rc == 0, "%s n=%zu dim=%u: batch of %d (%s) ran", what, fx->n, dim, NQ,
+	   NQ >= 24 ? "sgemm" : "fused kernel");
+	ok(openblas_get_num_threads() == 1, "OpenBLAS kept at one thread (%d)",
+	   openblas_get_num_threads());
+	int good_single = 1, good_ref = 1, good_calls = 1;
+	struct ref *ref = malloc((fx->n ? fx->n : 1) * sizeof(*ref));
+	struct vec_hit *one = malloc((fx->n + 5) * sizeof(*one));
+	for (int i = 0; i < NQ; i++) {
+		size_t n1 = 0;
+		if (r[i].flt.calls > fx->n)
+			good_calls = 0;
+		int rc1 = vecindex_search_q(fx->vi, &qs[i], one, &n1);
+		if (rc1 != rcs[i] || !same(one, n1, hits[i], nhits[i])) {
+			diag("query %d: single %zu hits rc %d, batch %zu hits rc %d", i, n1, rc1,
+			     nhits[i], rcs[i]);
+			good_single = 0;
+		}
+		size_t want = reference(fx, &r[i], ref);
+		int g = nhits[i] == want;
+		for (size_t h = 0; g && h < want; h++)
+			g = hits[i][h].score == ref[h].score &&
+			    !strcmp(vecindex_id(fx->vi, hits[i][h].row), ref[h].id);
+		if (!g) {
+			diag("query %d: %zu hits, reference %zu", i, nhits[i], want);
+			good_ref = 0;
+		}
+	}
+	ok(good_single, "%s: every batched result equals its single-query result", what);
+	ok(good_ref, "%s: every batched result equals the brute-force reference", what);
+	ok(good_calls, "%s: each filter called at most once per row", what);
+	for (int i = 0; i < NQ; i++) {
+		free(r[i].q);
+		free(r[i].cand);
+		free(hits[i]);
+	}
+	free(ref);
+	free(one);
+}
+
+static void test_kernel(void)
+{
+	struct fixture fx;
+	struct {
+		size_t n;
+		uint32_t dim;
+		int clust;
+	} cases[] = { { 0, 8, 0 }, { 7, 3, 0 }, { 300, 17, 1 }, { 3000, 31, 0 },
+		      { 5000, 384, 1 }, { 20000, 64, 0 } };
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		fixture_make(&fx, cases[c].n, cases[c].dim, cases[c].clust);
+		const char *what = cases[c].clust ? "clustered" : "random";
+		for (int nq = 14; nq <= MAXQ; nq += MAXQ - 14) {
+			vecscan_set_threads(1);
+			check_batch(&fx, nq, what);
+			/* Split even small matrices across the pool. */
+			vecscan_set_threads(0);
+			vecscan_set_par_bytes(1);
+			check_batch(&fx, nq, what);
+			vecscan_set_par_bytes(0);
+		}
+		/* The scalar small-batch kernel. */
+		vecscan_set_isa(VECSCAN_SCALAR);
+		check_batch(&fx, 9, "scalar");
+		vecscan_set_isa(VECSCAN_AUTO);
+		fixture_free(&fx);
+	}
+}
+
+static void test_refused(void)
+{
+	struct fixture fx;
+	fixture_make(&fx, 100, 8, 0);
+	float nanq[8] = { 1, 2, NAN, 4, 5, 6, 7, 8 }, okq[8] = { 1, 0, 0, 0, 0, 0, 0, 0 };
+	struct vec_query qs[2] = { { .q = nanq, .k = 3 }, { .q = okq, .k = 3 } };
+	struct vec_hit h0[3], h1[3], *hits[2] = { h0, h1 };
+	size_t nh[2];
+	int rcs[2];
+	int rc = vecbatch_run(fx.vi, 2, qs, hits, nh, rcs);
+	ok(rc == 0 && rcs[0] == -EINVAL && nh[0] == 0 && rcs[1] == 0 && nh[1] == 3,
+	   "a NaN query is refused alone; the rest of the batch runs (%d %d %zu)", rcs[0],
+	   rcs[1], nh[1]);
+	size_t n1;
+	ok(vecbatch_search(fx.vi, &qs[0], h0, &n1) == -EINVAL && n1 == 0,
+	   "vecbatch_search refuses a NaN query");
+	fixture_free(&fx);
+}
+
+/* ---- many threads at once ---- */
+
+#define TQ 48		/* distinct requests */
+#define THREADS 16
+#define ROUNDS 12
+
+static struct fixture cfx;
+static struct req creq[TQ];
+static struct vec_hit *cwant[TQ];
+static size_t cnwant[TQ];
+static int cbad;
+
+static void *hammer(void *arg)
+{
+	unsigned t = (unsigned)(uintptr_t)arg;
+	struct vec_hit hits[64];
+	for (int round = 0; round < ROUNDS; round++) {
+		int i = (int)((t * 7 + (unsigned)round * 5) % TQ);
+		struct vec_query q = as_query(&creq[i]);
+		size_t n = 0;
+		int rc = vecbatch_search(cfx.vi, &q, hits, &n);
+		if (rc || !same(hits, n, cwant[i], cnwant[i]))
+			__atomic_add_fetch(&cbad, 1, __ATOMIC_RELAXED);
+	}
+	return NULL;
+}
+
+static void test_concurrent(void)
+{
+	fixture_make(&cfx, 30000, 128, 1);
+	for (int i = 0; i < TQ; i++) {
+		creq[i].q = malloc(cfx.dim * sizeof(float));
+		clustered(creq[i].q, 1, cfx.dim);
+		creq[i].k = 1 + (size_t)i % 40;
+		if (i % 5 == 0)
+			creq[i].flt.mod = 3;
+		if (i % 7 == 0)
+			make_cand(&cfx, &creq[i], 4, 0);
+		struct vec_query q = as_query(&creq[i]);
+		cwant[i] = malloc(creq[i].k * sizeof(struct vec_hit));
+		vecindex_search_q(cfx.vi, &q, cwant[i], &cnwant[i]);
+	}
+	struct vecbatch_stats s0, s1;
+	for (int pass = 0; pass < 2; pass++) {
+		vecbatch_set_enabled(!pass);
+		vecbatch_get_stats(&s0);
+		cbad = 0;
+		pthread_t tid[THREADS];
+		for (unsigned t = 0; t < THREADS; t++)
+			pthread_create(&tid[t], NULL, hammer, (void *)(uintptr_t)t);
+		for (unsigned t = 0; t < THREADS; t++)
+			pthread_join(tid[t], NULL);
+		vecbatch_get_stats(&s1);
+		ok(cbad == 0, "%s: %d threads x %d searches, every answer equals the single "
+		   "search (%d differ)", pass ? "coalescing off" : "coalescing on", THREADS,
+		   ROUNDS, cbad);
+		ok(s1.searches - s0.searches == THREADS * ROUNDS, "every call counted (%llu)",
+		   (unsigned long long)(s1.searches - s0.searches));
+		if (!pass) {
+			ok(s1.batches > s0.batches && s1.max_batch >= 2 &&
+			   s1.max_batch <= VECBATCH_MAX,
+			   "batches formed: %llu batches answered %llu queries, largest %llu",
+			   (unsigned long long)(s1.batches - s0.batches),
+			   (unsigned long long)(s1.batched - s0.batched),
+			   (unsigned long long)s1.max_batch);
+		} else {
+			ok(s1.batches == s0.batches, "no batch with coalescing off");
+		}
+	}
+	vecbatch_set_enabled(1);
+	for (int i = 0; i < TQ; i++) {
+		free(creq[i].q);
+		free(creq[i].cand);
+		free(cwant[i]);
+	}
+	fixture_free(&cfx);
+}
+
+int main(void)
+{
+	test_kernel();
+	test_refused();
+	test_concurrent();
+	return tap_done();
+}
