@@ -38,6 +38,14 @@ static int file_name(const struct segcache *c, const char *key, char *out, size_
 	return 0;
 }
 
+/* One file of size bytes left the cache. Caller holds the lock; the counts
+ * never go below zero (a file removed behind our back). */
+static void uncount_locked(struct segcache *c, off_t size)
+{
+	c->bytes -= (uint64_t)size < c->bytes ? (uint64_t)size : c->bytes;
+	c->files -= c->files ? 1 : 0;
+}
+
 /* Remove the least recently used files until the total fits. Caller holds
  * the lock. */
 static void trim_locked(struct segcache *c)
@@ -69,8 +77,7 @@ static void trim_locked(struct segcache *c)
 			c->files = 0;
 			return;
 		}
-		c->bytes -= (uint64_t)st.st_size < c->bytes ? (uint64_t)st.st_size : c->bytes;
-		c->files -= c->files ? 1 : 0;
+		uncount_locked(c, st.st_size);
 		c->evictions++;
 	}
 }
@@ -204,10 +211,8 @@ void segcache_put(struct segcache *c, const char *key, const void *data, size_t 
 	if (!rc && rename(tmp, path))
 		rc = -errno;
 	if (!rc) {
-		if (replaced) {
-			c->bytes -= (uint64_t)old.st_size < c->bytes ? (uint64_t)old.st_size : c->bytes;
-			c->files -= c->files ? 1 : 0;
-		}
+		if (replaced)
+			uncount_locked(c, old.st_size);
 		c->bytes += len;
 		c->files++;
 		trim_locked(c);
@@ -226,10 +231,8 @@ void segcache_drop(struct segcache *c, const char *key)
 	if (!c || file_name(c, key, path, sizeof(path)))
 		return;
 	pthread_mutex_lock(&c->lock);
-	if (!stat(path, &st) && !unlink(path)) {
-		c->bytes -= (uint64_t)st.st_size < c->bytes ? (uint64_t)st.st_size : c->bytes;
-		c->files -= c->files ? 1 : 0;
-	}
+	if (!stat(path, &st) && !unlink(path))
+		uncount_locked(c, st.st_size);
 	pthread_mutex_unlock(&c->lock);
 }
 
