@@ -29,6 +29,12 @@ for path in sys.argv[1:]:
         else:
             failed += 1
             print(f"FAILED: {t.get('name')} ({res})")
+            # The failing checks themselves, so a CI log that keeps only its
+            # tail still says what broke.
+            out = (t.get("stdout") or "").splitlines()
+            bad = [l for l in out if l.startswith("not ok") and "# TODO" not in l and "# SKIP" not in l]
+            for l in (bad or out[-5:])[:8]:
+                print(f"  {l[:300]}")
 if skipped:
     print(f"({skipped} skipped)")
 print(f"{passed} passed, {failed} failed")
