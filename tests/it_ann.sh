@@ -121,11 +121,16 @@ if cmd == "small":  # the graph is smaller than EXHAUSTIVE, and holds fewer node
     a = status()["ann"]
     print(f"# {a['nodes']} ids in {a['distinct']} distinct vectors")
     sys.exit(0 if a["distinct"] < EXHAUSTIVE and a["distinct"] < a["nodes"] else 1)
-if cmd == "switched":  # a re-embedding to dim 128 finished and the graph followed
+if cmd == "switched":  # a re-embedding to dim argv[3] finished (and the graph followed)
+    dim = int(sys.argv[3])
     for _ in range(1500):
         s = status()
         a = s["ann"]
-        if s["dim"] == 128 and (s.get("reembed") or {}).get("state", "done") == "done" and \
+        if s["dim"] == dim and (s.get("reembed") or {}).get("state", "done") == "done" and \
+                a["state"] == "off":
+            print(f"# dim {s['dim']}: re-embedded, no graph")
+            sys.exit(0)
+        if s["dim"] == dim and (s.get("reembed") or {}).get("state", "done") == "done" and \
                 a["state"] == "ready" and \
                 a["nodes"] == s["vectors"] and a["pending"] == 0:
             print(f"# dim {s['dim']}: graph of {a['distinct']} distinct vectors, {a['nodes']} ids")
@@ -133,7 +138,8 @@ if cmd == "switched":  # a re-embedding to dim 128 finished and the graph follow
         time.sleep(0.2)
     print("# gave up waiting:", status().get("reembed"), status()["ann"])
     sys.exit(1)
-if cmd == "truth":  # ann = a brute force over vector_store/*.f32 (vecindex's formula)
+if cmd == "truth":  # a brute force over vector_store/*.f32 (vecindex's formula) = ann, or
+    # with argv[3] "default" the exact scan; 4 threads ask at once (batched scans)
     import struct
     f32 = lambda x: struct.unpack("<f", struct.pack("<f", x))[0]
     ids = sorted(l.strip() for l in open(f"{m}/vector_store/ids.txt") if l.strip())
@@ -147,14 +153,24 @@ if cmd == "truth":  # ann = a brute force over vector_store/*.f32 (vecindex's fo
             d += a * b
             rr += a * a
         return f32(d / (rr ** 0.5 * qn)) if rr and qn else 0.0
-    rng, bad = random.Random(11), 0
-    for _ in range(15):
-        q = [f32(v) for v in near_vec(rng, ids)]
-        qn = sum(v * v for v in q) ** 0.5
-        want = sorted(((cos(vec[i], q, qn), i) for i in ids), key=lambda t: (-t[0], t[1]))[:10]
-        got = ask(dict(embedding=q, mode="ann", top_k=10, ef=EXHAUSTIVE))
-        bad += [(h["score"], h["node_id"]) for h in got["results"]] != want or got.get("index") != "hnsw"
-    print(f"# 15 embedding queries, {bad} differ from the brute force")
+    mode = sys.argv[3] if len(sys.argv) > 3 else "ann"
+    req = dict(mode="ann", ef=EXHAUSTIVE) if mode == "ann" else dict(mode=mode)
+    index = "hnsw" if mode == "ann" else "exact"
+    bad = []
+    def one(seed):
+        rng = random.Random(seed)
+        for k in range(5):
+            q = [f32(v) for v in near_vec(rng, ids)]
+            qn = sum(v * v for v in q) ** 0.5
+            want = sorted(((cos(vec[i], q, qn), i) for i in ids), key=lambda t: (-t[0], t[1]))[:10]
+            got = ask(dict(req, embedding=q, top_k=10), f"t{seed}.json")
+            if [(h["score"], h["node_id"]) for h in got["results"]] != want or got.get("index", "exact") != index:
+                bad.append((seed, k))
+    import threading
+    ts = [threading.Thread(target=one, args=(11 + t,)) for t in range(4)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    print(f"# {mode}: {5 * len(ts)} embedding queries, {len(bad)} differ from the brute force")
     sys.exit(1 if bad else 0)
 if cmd == "field":  # print status ann.<field>
     print(status()["ann"][sys.argv[3]])
@@ -276,8 +292,15 @@ ok $? "unmount"
 
 # A re-embedding to another dim switches the vector set: a new graph follows.
 rmount -o chunk_size=128,chunk_overlap=16,ann_threshold=100,dim=128
-shown "dim=128: re-embedded, and the graph rebuilt for the new vectors" ann switched
+shown "dim=128: re-embedded, and the graph rebuilt for the new vectors" ann switched 128
 shown "ann = a brute force over vector_store/ on the re-embedded vectors" ann truth
+rumount
+ok $? "unmount"
+# And the exact scan after a switch in the same mount (vecbatch, the filter
+# index and the scan copies all follow the new vector set).
+rmount -o chunk_size=128,chunk_overlap=16,ann_threshold=1000000,dim=64
+shown "dim=64: re-embedded again, below the graph's threshold" ann switched 64
+shown "exact = a brute force over vector_store/ after the switch (4 concurrent readers)" ann truth default
 rumount
 ok $? "unmount"
 done_testing
