@@ -17,7 +17,9 @@ libraries parallelise a batch internally; ragfs's figure is one search
 thread per CPU, each running single queries). Output lines are TSV:
   ann METHOD N build_s ef median_ms qps recall
 """
-import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
+import json, os, statistics, sys, time
+
+from benchmount import Mount
 
 K = 10
 
@@ -85,21 +87,9 @@ def mount(work, n, dim, ragfs):
     ready. Prints: annmount N write_s build_s ann_ms recall exact_ms
     unmount_s remount_ready_s"""
     x, q, t = load(work, dim)
-    base = tempfile.mkdtemp(prefix="ragfs-bench-ann-mnt.")
-    store, mnt = os.path.join(base, "store"), os.path.join(base, "mnt")
-    os.makedirs(mnt)
-    log = open(os.path.join(base, "daemon.log"), "w")
-
-    def start():
-        d = subprocess.Popen([ragfs, "-f", "-o", f"embed=none,dim={dim},ann_threshold={n + 1}",
-                              store, mnt], stderr=log)
-        for _ in range(600):
-            if os.path.ismount(mnt):
-                return d
-            if d.poll() is not None:
-                raise RuntimeError("ragfs did not mount: see " + log.name)
-            time.sleep(0.1)
-        raise RuntimeError("ragfs did not mount in time")
+    m = Mount(ragfs, "ragfs-bench-ann-mnt.")
+    mnt = m.mnt
+    opts = f"embed=none,dim={dim},ann_threshold={n + 1}"
 
     def ask(req, name="q"):
         with open(os.path.join(mnt, "query", name), "w") as f:
@@ -116,25 +106,10 @@ def mount(work, n, dim, ragfs):
                 return time.perf_counter() - s
             time.sleep(0.2)
 
-    def stop(d):
-        s = time.perf_counter()
-        subprocess.run(["fusermount3", "-u", mnt])
-        d.wait(timeout=600)
-        return time.perf_counter() - s
-    d = start()
+    m.start(opts)
     try:
         s = time.perf_counter()
-        vs = os.path.join(mnt, "vector_store")
-
-        def put(lo, hi):
-            for i in range(lo, hi):
-                with open(os.path.join(vs, f"node-{i:07d}.f32"), "wb") as f:
-                    f.write(x[i].tobytes())
-        ths = [threading.Thread(target=put, args=(n * j // 8, n * (j + 1) // 8)) for j in range(8)]
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
+        m.put_rows(x, n)
         write = time.perf_counter() - s
         first = ask(dict(embedding=[float(v) for v in q[0]], top_k=K, mode="ann"))
         assert first.get("index") == "exact", first.get("index")
@@ -153,8 +128,8 @@ def mount(work, n, dim, ragfs):
             s = time.perf_counter()
             ask(dict(embedding=e, top_k=K))
             ets.append((time.perf_counter() - s) * 1e3)
-        down = stop(d)
-        d = start()
+        down = m.stop(timeout=600)
+        m.start(opts)
         again = wait_ready()
         r = ask(dict(embedding=reqs[0], top_k=K, mode="ann"))
         assert r.get("index") == "hnsw"
@@ -162,9 +137,8 @@ def mount(work, n, dim, ragfs):
               f"{rec / len(reqs):.4f}\t{statistics.median(ets):.3f}\t{down:.2f}\t{again:.2f}",
               flush=True)
     finally:
-        stop(d)
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
+        m.stop(timeout=600)
+        m.close()
 
 
 def report(tsv, out):

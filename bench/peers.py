@@ -10,7 +10,9 @@
 Data (data.f32, queries.f32, truth.i32) comes from bench/vecbench.c. Output
 lines are TSV: method N threads median_ms best_ms GB/s qps recall.
 """
-import json, os, shutil, statistics, subprocess, sys, tempfile, threading, time
+import json, os, shutil, statistics, subprocess, sys, threading, time
+
+from benchmount import Mount
 
 NT, K = 8, 10
 
@@ -55,44 +57,14 @@ def faiss_run(work, n, dim):
 def mount_run(work, n, dim, ragfs, secs):
     import numpy as np
     x, q, t = load(work, n, dim)
-    base = tempfile.mkdtemp(prefix="ragfs-bench-mnt.")
-    store, mnt = os.path.join(base, "store"), os.path.join(base, "mnt")
-    os.makedirs(mnt)
-    log = open(os.path.join(base, "daemon.log"), "w")
-
-    def start(opts="", env=None):
-        d = subprocess.Popen([ragfs, "-f", "-o", f"embed=none,dim={dim}{opts}", store, mnt],
-                             stderr=log, env=dict(os.environ, **(env or {})))
-        for _ in range(600):
-            if os.path.ismount(mnt):
-                return d
-            if d.poll() is not None:
-                raise RuntimeError("ragfs did not mount: see " + log.name)
-            time.sleep(0.1)
-        raise RuntimeError("ragfs did not mount in time")
-
-    def stop(d):
-        subprocess.run(["fusermount3", "-u", mnt])
-        d.wait(timeout=120)
-
-    d = start()
+    m = Mount(ragfs, "ragfs-bench-mnt.")
+    m.start(f"embed=none,dim={dim}")
     try:
         s = time.perf_counter()
-        vs = os.path.join(mnt, "vector_store")
-
-        def load_rows(lo, hi):
-            for i in range(lo, hi):
-                with open(os.path.join(vs, f"node-{i:07d}.f32"), "wb") as f:
-                    f.write(x[i].tobytes())
-        ths = [threading.Thread(target=load_rows, args=(n * j // 8, n * (j + 1) // 8))
-               for j in range(8)]
-        for th in ths:
-            th.start()
-        for th in ths:
-            th.join()
+        m.put_rows(x, n)
         print(f"# mount: wrote {n} vector files in {time.perf_counter() - s:.1f} s",
               file=sys.stderr, flush=True)
-        qd = os.path.join(mnt, "query")
+        qd = os.path.join(m.mnt, "query")
 
         def put(name, i):
             with open(os.path.join(qd, name), "w") as f:
@@ -147,21 +119,20 @@ def mount_run(work, n, dim, ragfs, secs):
         throughput("mountqps")
         # The same store remounted (query files live per mount: written
         # again): each search alone, then the int8 copy.
-        stop(d)
-        d = start(env={"RAGFS_VEC_BATCH": "0"})
+        m.stop()
+        m.start(f"embed=none,dim={dim}", env={"RAGFS_VEC_BATCH": "0"})
         for i in range(64):
             put(f"b{i}", i)
         throughput("mountqps_nb")
-        stop(d)
-        d = start(opts=",vec_compress=int8")
+        m.stop()
+        m.start(f"embed=none,dim={dim},vec_compress=int8")
         for i in range(64):
             put(f"b{i}", i)
         latency("mount_int8")
         throughput("mountqps_int8")
     finally:
-        stop(d)
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
+        m.stop()
+        m.close()
 
 
 def report(tsv, out, png):

@@ -45,6 +45,8 @@
 #include "store/vecquant.h"
 #include "store/vecscan.h"
 
+#include "bench/benchdata.h"
+
 #define NQ 64		/* queries */
 #define NT 8		/* queries with a brute-force truth */
 #define K 10
@@ -58,65 +60,6 @@ static uint32_t truth[NT][K];
 static uint32_t truthf[NT][K];	/* among rows with row % 100 == 7 */
 static struct state *gst;	/* vi is its vector set; nodes carry "bucket" */
 static pthread_rwlock_t vi_lock = PTHREAD_RWLOCK_INITIALIZER;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static uint64_t rs = 0x9e3779b97f4a7c15ULL;
-
-static inline uint64_t rng(void)
-{
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return rs;
-}
-
-/* Irwin-Hall(4): close enough to Gaussian for data generation, and fast. */
-static inline float gauss(void)
-{
-	uint64_t r = rng();
-	float s = (float)(r & 0xffff) + (float)((r >> 16) & 0xffff) +
-		  (float)((r >> 32) & 0xffff) + (float)(r >> 48);
-	return (s / 65536.0f - 2.0f) * 1.7320508f;
-}
-
-static void normalize(float *v)
-{
-	double s = 0;
-	for (uint32_t i = 0; i < dim; i++)
-		s += (double)v[i] * v[i];
-	for (uint32_t i = 0; i < dim; i++)
-		v[i] = (float)(v[i] / sqrt(s));
-}
-
-enum { NC = 1000, RANK = 64, BLK = 4096 };
-
-/* x = normalize(c_j + 0.7 B z / sqrt(64) + 0.25 g / sqrt(d)), in blocks. */
-static void generate(float *out, size_t rows, const float *c, const float *b)
-{
-	float *z = malloc((size_t)BLK * RANK * sizeof(float));
-	for (size_t base = 0; base < rows; base += BLK) {
-		size_t m = rows - base < BLK ? rows - base : BLK;
-		float *x = out + base * dim;
-		for (size_t i = 0; i < m * RANK; i++)
-			z[i] = gauss();
-		for (size_t r = 0; r < m; r++) {
-			const float *cj = c + (rng() % NC) * dim;
-			for (uint32_t i = 0; i < dim; i++)
-				x[r * dim + i] = cj[i] + 0.25f * gauss() / sqrtf((float)dim);
-		}
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)dim, RANK,
-			    0.7f / 8.0f, z, RANK, b, (int)dim, 1.0f, x, (int)dim);
-		for (size_t r = 0; r < m; r++)
-			normalize(x + r * dim);
-	}
-	free(z);
-}
 
 /* ---- top-10 helpers ---- */
 
@@ -275,12 +218,6 @@ static void run_sgemv(int qi, int nt)
 		top_push(&t, scores[r], (uint32_t)r);
 	if (qi < NT)
 		sgemv_recall += recall(t.r, (size_t)t.len, qi);
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
 }
 
 static double median(double *v, int m)
@@ -494,41 +431,6 @@ static double run_query(int qi, int nt)
 	return ms;
 }
 
-/* Jiffies busy on the whole machine, and used by this process. */
-static void cpu_sample(double *busy, double *self)
-{
-	unsigned long long u, ni, sy, id, io, irq, sirq, st;
-	FILE *f = fopen("/proc/stat", "r");
-	*busy = *self = 0;
-	if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &u, &ni, &sy, &id, &io,
-			&irq, &sirq, &st) == 8)
-		*busy = (double)(u + ni + sy + irq + sirq);
-	if (f)
-		fclose(f);
-	f = fopen("/proc/self/stat", "r");
-	char buf[1024];
-	if (f && fgets(buf, sizeof(buf), f)) {
-		char *p = strrchr(buf, ')');
-		unsigned long ut = 0, stt = 0;
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-				&stt) == 2)
-			*self = (double)(ut + stt);
-	}
-	if (f)
-		fclose(f);
-}
-
-static void write_file(const char *dir, const char *name, const void *p, size_t len)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (!f || fwrite(p, 1, len, f) != len || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
-}
-
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -544,19 +446,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	double t0 = now();
-	float *c = malloc((size_t)NC * dim * sizeof(float));
-	float *b = malloc((size_t)RANK * dim * sizeof(float));
-	for (size_t i = 0; i < (size_t)NC * dim; i++)
-		c[i] = gauss();
-	for (size_t i = 0; i < (size_t)RANK * dim; i++)
-		b[i] = gauss();
 	float *data = malloc(n * dim * sizeof(float));
 	queries = malloc((size_t)NQ * dim * sizeof(float));
-	generate(data, n, c, b);
-	rs = 0xdeadbeefcafef00dULL; /* queries: same mixture, other seed */
-	generate(queries, NQ, c, b);
-	free(c);
-	free(b);
+	bench_generate(data, n, queries, NQ, dim);
 	if (build_state(data))
 		return 1;
 	free(data);

@@ -6,9 +6,9 @@
 # scripts/bench runs it last (ANN_SIZES="" skips it there). Builds
 # bench/annbench.c against libstore.a of $BUILD (default
 # /tmp/ragfs-bench-build, never build/), which generates the benchmark's
-# clustered 384-d rows (the same generator and seed as bench/vecbench.c) and
-# 1000 queries, their exact top-10, builds the graph (M=32,
-# ef_construction=200) and measures build time, latency and recall@10 at
+# clustered 384-d rows (bench/benchdata.h: the generator and seed of
+# bench/vecbench.c) and 1000 queries, their exact top-10, builds the graph
+# (M=32, ef_construction=200) and measures build time, latency and recall@10 at
 # ef 64/128/256, QPS, the exact scan for scale, and the graph file. Then
 # hnswlib and FAISS IndexHNSWFlat (Debian's python3-hnswlib and
 # python3-faiss, installed with apt-get if missing and root) on the same

@@ -25,13 +25,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${1:-bench-ingest.md}
 NDOCS=${BENCH_DOCS:-3000}
 RAGFS=${RAGFS:-$root/build/fs/ragfs}
-
-die() { echo "bench-ingest: $*" >&2; exit 1; }
-[ -e /dev/fuse ] || die "no /dev/fuse"
-command -v fusermount3 >/dev/null || die "no fusermount3"
-if [ ! -x "$RAGFS" ]; then
-	bash "$root/scripts/build.sh" >&2 || die "build failed"
-fi
+BENCH=bench-ingest
+. "$root/scripts/bench-lib.sh"
+bench_require
 RAGFS=$(cd "$(dirname "$RAGFS")" && pwd)/$(basename "$RAGFS")
 
 # LlamaIndex.TS: npm ci of the pinned lock file into the build dir, redone
@@ -51,20 +47,7 @@ fi
 cp "$PKG"/*.mjs "$NODEDIR/"
 flock -u 9
 
-W=$(mktemp -d /tmp/ragfs-bench-ingest.XXXXXX)
-MNT=$W/mnt
-DPID=
-mkdir -p "$MNT"
-cleanup() {
-	if [ -n "$DPID" ]; then
-		fusermount3 -uz "$MNT" 2>/dev/null
-		kill "$DPID" 2>/dev/null
-		wait "$DPID" 2>/dev/null
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
+bench_workdir /tmp/ragfs-bench-ingest.XXXXXX
 
 CORPUS=${BENCH_CORPUS:-}
 if [ -z "$CORPUS" ]; then
@@ -107,13 +90,7 @@ find "$CORPUS" -type f -exec cat {} + >/dev/null # both sides read from the page
 
 # ragfs: a fresh store, cp -r, until status.json shows everything indexed.
 echo "bench-ingest: ragfs ($DOCS documents, $BYTES bytes)" >&2
-"$RAGFS" -f "$W/store" "$MNT" 2>>"$W/daemon.log" &
-DPID=$!
-for _ in $(seq 1 3000); do
-	grep -q " $MNT fuse" /proc/mounts && break
-	kill -0 "$DPID" 2>/dev/null || die "mount failed: $(tail -1 "$W/daemon.log")"
-	sleep 0.01
-done
+mount_store "$W/store"
 status() { python3 -c "import json; d=json.load(open('$MNT/.ragfs/status.json')); print(d['docs'], d['pending'], d['nodes'], d['vectors'])"; }
 t0=$(now)
 cp -r "$CORPUS" "$MNT/docs/" || die "cp failed"
@@ -124,9 +101,7 @@ for _ in $(seq 1 60000); do
 done
 t1=$(now)
 RAGFS_NODES=$3
-fusermount3 -u "$MNT" || die "unmount failed"
-wait "$DPID" || die "the daemon exited with an error: $(tail -1 "$W/daemon.log")"
-DPID=
+umount_store
 RAGFS_STORE_BYTES=$(du -sb "$W/store" | cut -f1)
 
 # LlamaIndex.TS on the same files.

@@ -26,13 +26,9 @@ NSMALL=${BENCH_SMALL:-2000}
 NLARGE=${BENCH_LARGE:-200}
 NQ=${BENCH_QUERIES:-200}
 RAGFS=${RAGFS:-$root/build/fs/ragfs}
-
-die() { echo "bench-s3: $*" >&2; exit 1; }
-[ -e /dev/fuse ] || die "no /dev/fuse"
-command -v fusermount3 >/dev/null || die "no fusermount3"
-if [ ! -x "$RAGFS" ]; then
-	bash "$root/scripts/build.sh" >&2 || die "build failed"
-fi
+BENCH=bench-s3
+. "$root/scripts/bench-lib.sh"
+bench_require
 if [ -z "${RAGFS_S3_ENDPOINT:-}" ] || ! curl -s -o /dev/null --max-time 2 "$RAGFS_S3_ENDPOINT/"; then
 	bash "$root/scripts/s3-server.sh" start >/dev/null || die "cannot start the S3 server"
 	# shellcheck disable=SC1090
@@ -40,39 +36,7 @@ if [ -z "${RAGFS_S3_ENDPOINT:-}" ] || ! curl -s -o /dev/null --max-time 2 "$RAGF
 fi
 BUCKET=${RAGFS_S3_BUCKET:-ragfs-test}
 
-W=$(mktemp -d /tmp/ragfs-bench.XXXXXX)
-MNT=$W/mnt
-DPID=
-mkdir -p "$MNT"
-cleanup() {
-	if [ -n "$DPID" ]; then
-		fusermount3 -uz "$MNT" 2>/dev/null
-		kill "$DPID" 2>/dev/null
-		wait "$DPID" 2>/dev/null
-	fi
-	rm -rf "$W"
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
-
-# mount_store STORE CACHE_DIR [ENDPOINT]: mount in the foreground process, wait.
-mount_store() {
-	local opts="cache_dir=$2"
-	[ -n "${3:-}" ] && opts="$opts,endpoint=$3"
-	"$RAGFS" -f -o "$opts" "$1" "$MNT" 2>>"$W/daemon.log" &
-	DPID=$!
-	for _ in $(seq 1 6000); do
-		grep -q " $MNT fuse" /proc/mounts && return 0
-		kill -0 "$DPID" 2>/dev/null || die "mount of $1 failed: $(tail -1 "$W/daemon.log")"
-		sleep 0.01
-	done
-	die "mount of $1 timed out"
-}
-umount_store() {
-	fusermount3 -u "$MNT" || die "unmount failed"
-	wait "$DPID" || die "the daemon exited with an error: $(tail -1 "$W/daemon.log")"
-	DPID=
-}
+bench_workdir /tmp/ragfs-bench.XXXXXX
 
 echo "bench-s3: generating $NSMALL small and $NLARGE larger documents" >&2
 python3 - "$W/corpus" "$NSMALL" "$NLARGE" <<'PY'
@@ -116,7 +80,7 @@ PY
 run() {
 	local kind=$1 store=$2 ep=${3:-}
 	echo "bench-s3: $kind: $store" >&2
-	mount_store "$store" "$W/cache-$kind" "$ep"
+	mount_store "$store" "cache_dir=$W/cache-$kind${ep:+,endpoint=$ep}"
 	local t0 t1
 	t0=$(now)
 	cp -r "$W/corpus" "$MNT/docs/" || die "cp failed"
@@ -149,7 +113,7 @@ PY
 	rm -rf "$W/cache-$kind"
 	local m0 m1
 	m0=$(now)
-	mount_store "$store" "$W/cache-$kind-2" "$ep"
+	mount_store "$store" "cache_dir=$W/cache-$kind-2${ep:+,endpoint=$ep}"
 	m1=$(now)
 	[ "$(find "$MNT/docs/corpus" -type f | wc -l)" = "$NDOCS" ] || die "$kind: remount lost documents"
 	umount_store

@@ -27,20 +27,8 @@
 #define DIM 24
 #define NODES 4000
 
-static uint64_t rng_state = 0xda942042e4dd58b5ULL;
-
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 32);
-}
-
-static float frand(void)
-{
-	return (float)rng() / 4294967296.0f * 2.0f - 1.0f;
-}
+#define VECTEST_SEED 0xda942042e4dd58b5ULL
+#include "tests/vectest.h"
 
 static void op(struct state *st, int type, const char *coll, const char *key, const void *val,
 	       size_t len)
@@ -217,30 +205,6 @@ static void check_candidates(const struct state *st, int round)
 
 /* ---- query_run against a brute force ---- */
 
-static float ref_score(const float *r, const float *q)
-{
-	double qq = 0, dot = 0, rr = 0;
-	for (int i = 0; i < DIM; i++) {
-		qq += (double)q[i] * q[i];
-		dot += (double)r[i] * q[i];
-		rr += (double)r[i] * r[i];
-	}
-	return qq == 0 || rr == 0 ? 0 : (float)(dot / (sqrt(rr) * sqrt(qq)));
-}
-
-struct ref {
-	float score;
-	const char *id;
-};
-
-static int cmp_ref(const void *a, const void *b)
-{
-	const struct ref *x = a, *y = b;
-	if (x->score != y->score)
-		return x->score < y->score ? 1 : -1;
-	return strcmp(x->id, y->id);
-}
-
 static void check_queries(const struct state *st, int round)
 {
 	const struct vecindex *vi = state_vectors(st);
@@ -275,7 +239,7 @@ static void check_queries(const struct state *st, int round)
 				if (!filter_match(qr.filter, state_node_meta(st, id)) ||
 				    (qr.node_ids && !map_get(qr.node_ids, id)))
 					continue;
-				ref[m].score = ref_score(vecindex_row(vi, r), q);
+				ref[m].score = ref_score(vecindex_row(vi, r), q, DIM);
 				ref[m++].id = id;
 			}
 			qsort(ref, m, sizeof(*ref), cmp_ref);

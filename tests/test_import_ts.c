@@ -14,44 +14,10 @@
 #include "store/pyjson.h"
 #include "store/state.h"
 #include "store/store.h"
+#include "tests/storetest.h"
 #include "tests/tap.h"
 
 static char dir[64];
-static char fixdir[4096];
-
-static char *slurp(const char *name, size_t *len)
-{
-	char p[4200];
-	struct buf b = BUF_INIT;
-	char tmp[65536];
-	size_t n;
-	snprintf(p, sizeof(p), "%s/%s", fixdir, name);
-	FILE *f = fopen(p, "rb");
-	if (!f)
-		return NULL;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		buf_add(&b, tmp, n);
-	fclose(f);
-	return buf_detach(&b, len);
-}
-
-static size_t coll_n(struct store *s, const char *coll)
-{
-	const struct state *st = store_read_begin(s);
-	const struct map *m = state_coll(st, coll);
-	size_t n = m ? map_count(m) : 0;
-	store_read_end(s);
-	return n;
-}
-
-static size_t vec_n(struct store *s)
-{
-	const struct state *st = store_read_begin(s);
-	size_t n = vecindex_count(state_vectors(st));
-	store_read_end(s);
-	return n;
-}
-
 static int render(struct store *s, enum persist_file f, struct buf *out)
 {
 	buf_reset(out);
@@ -114,19 +80,10 @@ static void same_objects(const char *want, size_t wl, const char *wa, const char
 
 int main(void)
 {
-	const char *src = getenv("SRCDIR");
-	if (src) {
-		snprintf(fixdir, sizeof(fixdir), "%s/tests/fixtures/persist/ts", src);
-	} else {
-		snprintf(fixdir, sizeof(fixdir), "%s", __FILE__);
-		char *slash = strrchr(fixdir, '/');
-		if (slash)
-			snprintf(slash, sizeof(fixdir) - (size_t)(slash - fixdir),
-				 "/fixtures/persist/ts");
-	}
+	fixture_dir("persist/ts");
 	size_t dl, il, vl;
-	char *ds = slurp("doc_store.json", &dl), *is = slurp("index_store.json", &il),
-	     *vs = slurp("vector_store.json", &vl);
+	char *ds = fixture("doc_store.json", &dl), *is = fixture("index_store.json", &il),
+	     *vs = fixture("vector_store.json", &vl);
 	if (!ds || !is || !vs)
 		tap_skip_all("fixtures not found");
 	snprintf(dir, sizeof(dir), "/tmp/ragfs-import-ts-XXXXXX");

@@ -15,6 +15,7 @@
 #include "store/persist.h"
 #include "store/pyjson.h"
 #include "store/state.h"
+#include "tests/storetest.h"
 #include "tests/tap.h"
 
 /* ---- helpers ---- */
@@ -65,29 +66,6 @@ static void is_str(const char *got, const char *want, const char *msg)
 	ok(same, "%s", msg);
 	if (!same)
 		diag("got  %s\n# want %s", got ? got : "(null)", want);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	struct buf b = BUF_INIT;
-	char tmp[65536];
-	size_t n;
-	if (!f)
-		return NULL;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		buf_add(&b, tmp, n);
-	fclose(f);
-	return buf_detach(&b, len);
-}
-
-static char fixdir[4096];
-
-static char *fixture(const char *name, size_t *len)
-{
-	char p[4200];
-	snprintf(p, sizeof(p), "%s/%s", fixdir, name);
-	return slurp(p, len);
 }
 
 /* ---- dialect goldens ---- */
@@ -814,19 +792,7 @@ done:
 
 int main(int argc, char **argv)
 {
-	/* fixtures live beside this file: tests/fixtures/persist */
-	const char *src = getenv("SRCDIR");
-	if (src) {
-		snprintf(fixdir, sizeof(fixdir), "%s/tests/fixtures/persist", src);
-	} else {
-		snprintf(fixdir, sizeof(fixdir), "%s", __FILE__);
-		char *slash = strrchr(fixdir, '/');
-		if (slash)
-			snprintf(slash, sizeof(fixdir) - (size_t)(slash - fixdir),
-				 "/fixtures/persist");
-		else
-			snprintf(fixdir, sizeof(fixdir), "fixtures/persist");
-	}
+	fixture_dir("persist");
 	test_numbers();
 	test_strings();
 	test_transcode();

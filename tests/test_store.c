@@ -12,6 +12,7 @@
 
 #include "store/store.h"
 #include "store/vecindex.h"
+#include "tests/storetest.h"
 #include "tests/tap.h"
 
 static char dir[64];
@@ -40,23 +41,6 @@ static char *best_doc(struct store *s, const char *text)
 	cJSON_Delete(r);
 	buf_release(&out);
 	return doc;
-}
-
-static size_t coll_n(struct store *s, const char *coll)
-{
-	const struct state *st = store_read_begin(s);
-	const struct map *c = state_coll(st, coll);
-	size_t n = c ? map_count(c) : 0;
-	store_read_end(s);
-	return n;
-}
-
-static size_t vec_n(struct store *s)
-{
-	const struct state *st = store_read_begin(s);
-	size_t n = vecindex_count(state_vectors(st));
-	store_read_end(s);
-	return n;
 }
 
 static int best_is(struct store *s, const char *text, const char *want)

@@ -23,106 +23,23 @@
 #include "store/vecscan.h"
 #include "tests/tap.h"
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
+#define VECTEST_SEED 0x2545f4914f6cdd1dULL
+#include "tests/vectest.h"
 
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 32);
-}
-
-static float frand(void)
-{
-	return (float)rng() / 4294967296.0f * 2.0f - 1.0f;
-}
-
-static float gauss(void)
-{
-	float u = ((float)rng() + 1.0f) / 4294967297.0f, v = (float)rng() / 4294967296.0f;
-	return sqrtf(-2.0f * logf(u)) * cosf(6.2831853f * v);
-}
-
-/* Embedding-like: 20 centres, rank-8 variation, normalised. */
+/* Embedding-like: 20 centres, rank-8 variation, normalised. One mixture
+ * for the whole run, made 512 wide and read dim wide (dim <= 512): the
+ * fixtures of every dim draw from the same centres, the data this test
+ * has always had. */
 static void clustered(float *data, size_t n, uint32_t dim)
 {
-	enum { NC = 20, RANK = 8 };
-	static float c[NC * 512], b[RANK * 512];
-	static int made;
-	if (!made) {
-		for (size_t i = 0; i < NC * 512; i++)
-			c[i] = gauss();
-		for (size_t i = 0; i < RANK * 512; i++)
-			b[i] = gauss();
-		made = 1;
-	}
-	for (size_t r = 0; r < n; r++) {
-		float *v = data + r * dim, z[RANK];
-		const float *cj = c + (rng() % NC) * dim;
-		double s = 0;
-		for (int j = 0; j < RANK; j++)
-			z[j] = gauss() * 0.7f / sqrtf(RANK);
-		for (uint32_t i = 0; i < dim; i++) {
-			float x = cj[i] + 0.25f * gauss() / sqrtf((float)dim);
-			for (int j = 0; j < RANK; j++)
-				x += b[j * dim + i] * z[j];
-			v[i] = x;
-			s += (double)x * x;
-		}
-		for (uint32_t i = 0; i < dim; i++)
-			v[i] = (float)(v[i] / sqrt(s));
-	}
+	static struct mixture mx;
+	if (!mx.c)
+		mixture_make(&mx, 512, 20, 8);
+	struct mixture m = mx;
+	m.dim = dim;
+	for (size_t r = 0; r < n; r++)
+		mixture_draw(&m, data + r * dim);
 }
-
-/* The formula of exact_cos in vecindex.c: bit-equal scores. */
-static float ref_score(const float *r, const float *q, uint32_t dim)
-{
-	double qq = 0, dot = 0, rr = 0;
-	for (uint32_t i = 0; i < dim; i++)
-		qq += (double)q[i] * q[i];
-	double qn = sqrt(qq);
-	if (qn == 0)
-		return 0;
-	for (uint32_t i = 0; i < dim; i++) {
-		dot += (double)r[i] * q[i];
-		rr += (double)r[i] * r[i];
-	}
-	return rr == 0 ? 0 : (float)(dot / (sqrt(rr) * qn));
-}
-
-struct ref {
-	float score;
-	const char *id;
-};
-
-static int cmp_ref(const void *a, const void *b)
-{
-	const struct ref *x = a, *y = b;
-	if (x->score != y->score)
-		return x->score < y->score ? 1 : -1;
-	return strcmp(x->id, y->id);
-}
-
-/* Filter: keep rows whose number is 0 mod f->mod; counts calls. */
-struct flt {
-	unsigned mod;
-	size_t calls;
-};
-
-static int keep_mod(void *ctx, size_t row, const char *id)
-{
-	struct flt *f = ctx;
-	__atomic_add_fetch(&f->calls, 1, __ATOMIC_RELAXED);
-	return strtoul(id + 1, NULL, 10) % f->mod == 0;
-}
-
-struct fixture {
-	struct vecindex *vi;
-	float *data;
-	size_t n;
-	uint32_t dim;
-};
 
 /* dups: every 97th row copies row 3, so exact ties straddle blocks. */
 static void fixture_make(struct fixture *fx, size_t n, uint32_t dim, int clust)
@@ -145,12 +62,6 @@ static void fixture_make(struct fixture *fx, size_t n, uint32_t dim, int clust)
 	}
 }
 
-static void fixture_free(struct fixture *fx)
-{
-	vecindex_free(fx->vi);
-	free(fx->data);
-}
-
 /* One request of a test batch, with what it owns. */
 struct req {
 	float *q;
@@ -160,22 +71,6 @@ struct req {
 	size_t ncand;
 	unsigned cand_mod;	/* cand = rows with number % cand_mod != 1 */
 };
-
-/* Brute force: the k best rows passing mod and the candidate rule. */
-static size_t reference(const struct fixture *fx, const struct req *r, struct ref *out)
-{
-	size_t m = 0;
-	for (size_t i = 0; i < fx->n; i++) {
-		if (r->flt.mod && i % r->flt.mod)
-			continue;
-		if (r->cand && !(r->cand[i >> 6] >> (i & 63) & 1))
-			continue;
-		out[m].score = ref_score(fx->data + i * fx->dim, r->q, fx->dim);
-		out[m++].id = vecindex_id(fx->vi, i);
-	}
-	qsort(out, m, sizeof(*out), cmp_ref);
-	return m < r->k ? m : r->k;
-}
 
 static void make_cand(const struct fixture *fx, struct req *r, unsigned every, int sparse)
 {
@@ -255,7 +150,7 @@ static void check_batch(const struct fixture *fx, int nq, const char *what)
 			     nhits[i], rcs[i]);
 			good_single = 0;
 		}
-		size_t want = reference(fx, &r[i], ref);
+		size_t want = reference(fx, r[i].q, r[i].k, r[i].flt.mod, r[i].cand, ref);
 		int g = nhits[i] == want;
 		for (size_t h = 0; g && h < want; h++)
 			g = hits[i][h].score == ref[h].score &&

@@ -11,20 +11,8 @@
 #include "store/vecindex.h"
 #include "tests/tap.h"
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
-
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 32);
-}
-
-static float frand(void)
-{
-	return (float)rng() / 4294967296.0f * 2.0f - 1.0f;
-}
+#define VECTEST_SEED 0x9e3779b97f4a7c15ULL
+#include "tests/vectest.h"
 
 static void rand_vec(float *v, uint32_t dim)
 {
@@ -43,14 +31,16 @@ static double ref_cos(const float *a, const float *b, uint32_t dim)
 	return na == 0 || nb == 0 ? 0 : d / (sqrt(na) * sqrt(nb));
 }
 
-struct ref {
+/* A reference hit by row, scored in double: compared within 1e-5 (the
+ * exact struct ref of tests/vectest.h is for bit-equal scores). */
+struct dref {
 	double score;
 	size_t row;
 };
 
-static int cmp_ref(const void *a, const void *b)
+static int cmp_dref(const void *a, const void *b)
 {
-	const struct ref *x = a, *y = b;
+	const struct dref *x = a, *y = b;
 	return x->score < y->score ? 1 : x->score > y->score ? -1 : 0;
 }
 
@@ -79,7 +69,7 @@ static void check_random(size_t n, uint32_t dim, size_t k, int filtered)
 	float *data = malloc((n ? n : 1) * dim * sizeof(float));
 	float *q = malloc(dim * sizeof(float));
 	struct vec_hit *hits = malloc((k ? k : 1) * sizeof(*hits));
-	struct ref *ref = malloc((n ? n : 1) * sizeof(*ref));
+	struct dref *ref = malloc((n ? n : 1) * sizeof(*ref));
 	int rc = vecindex_new(dim, &vi), good = 1;
 	for (size_t i = 0; i < n && !rc; i++) {
 		rand_vec(data + i * dim, dim);
@@ -95,7 +85,7 @@ static void check_random(size_t n, uint32_t dim, size_t k, int filtered)
 		ref[cand].score = ref_cos(data + i * dim, q, dim);
 		ref[cand++].row = i;
 	}
-	qsort(ref, cand, sizeof(*ref), cmp_ref);
+	qsort(ref, cand, sizeof(*ref), cmp_dref);
 	struct even_ctx ec = { 0 };
 	size_t nh = 12345;
 	rc = vecindex_search(vi, q, k, filtered ? keep_even : NULL, &ec, hits, &nh);

@@ -16,119 +16,18 @@
 #include "store/vecscan.h"
 #include "tests/tap.h"
 
-static uint64_t rng_state = 0x243f6a8885a308d3ULL;
+#define VECTEST_SEED 0x243f6a8885a308d3ULL
+#include "tests/vectest.h"
 
-static uint32_t rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 32);
-}
-
-static float frand(void)
-{
-	return (float)rng() / 4294967296.0f * 2.0f - 1.0f;
-}
-
-static float gauss(void)
-{
-	float u = ((float)rng() + 1.0f) / 4294967297.0f, v = (float)rng() / 4294967296.0f;
-	return sqrtf(-2.0f * logf(u)) * cosf(6.2831853f * v);
-}
-
-static void normalize(float *v, uint32_t dim)
-{
-	double s = 0;
-	for (uint32_t i = 0; i < dim; i++)
-		s += (double)v[i] * v[i];
-	if (s > 0)
-		for (uint32_t i = 0; i < dim; i++)
-			v[i] = (float)(v[i] / sqrt(s));
-}
-
-/* Embedding-like: a mixture of 20 centres with low-rank (8) variation. */
+/* Embedding-like: a fresh mixture of 20 centres with low-rank (8)
+ * variation for each call. */
 static void clustered(float *data, size_t n, uint32_t dim)
 {
-	enum { NC = 20, RANK = 8 };
-	float *c = malloc((size_t)NC * dim * sizeof(float));
-	float *b = malloc((size_t)RANK * dim * sizeof(float));
-	for (size_t i = 0; i < (size_t)NC * dim; i++)
-		c[i] = gauss();
-	for (size_t i = 0; i < (size_t)RANK * dim; i++)
-		b[i] = gauss();
-	for (size_t r = 0; r < n; r++) {
-		float *v = data + r * dim, z[RANK];
-		const float *cj = c + (rng() % NC) * dim;
-		for (int j = 0; j < RANK; j++)
-			z[j] = gauss() * 0.7f / sqrtf(RANK);
-		for (uint32_t i = 0; i < dim; i++) {
-			float x = cj[i] + 0.25f * gauss() / sqrtf((float)dim);
-			for (int j = 0; j < RANK; j++)
-				x += b[j * dim + i] * z[j];
-			v[i] = x;
-		}
-		normalize(v, dim);
-	}
-	free(c);
-	free(b);
-}
-
-/* The same formula as exact_cos in vecindex.c: bit-equal scores. */
-static float ref_score(const float *r, const float *q, uint32_t dim)
-{
-	double qq = 0, dot = 0, rr = 0;
-	for (uint32_t i = 0; i < dim; i++)
-		qq += (double)q[i] * q[i];
-	double qn = sqrt(qq);
-	if (qn == 0)
-		return 0;
-	for (uint32_t i = 0; i < dim; i++) {
-		dot += (double)r[i] * q[i];
-		rr += (double)r[i] * r[i];
-	}
-	if (rr == 0)
-		return 0;
-	return (float)(dot / (sqrt(rr) * qn));
-}
-
-struct ref {
-	float score;
-	const char *id;
-};
-
-static int cmp_ref(const void *a, const void *b)
-{
-	const struct ref *x = a, *y = b;
-	if (x->score != y->score)
-		return x->score < y->score ? 1 : -1;
-	return strcmp(x->id, y->id);
-}
-
-/* Filters: keep rows whose number (after the prefix) is 0 mod ctx->mod. */
-struct flt {
-	unsigned mod;
-	size_t calls;
-};
-
-static int keep_mod(void *ctx, size_t row, const char *id)
-{
-	struct flt *f = ctx;
-	f->calls++;
-	return strtoul(id + 1, NULL, 10) % f->mod == 0;
-}
-
-struct fixture {
-	struct vecindex *vi;
-	float *data;
-	size_t n;
-	uint32_t dim;
-};
-
-static void fixture_free(struct fixture *fx)
-{
-	vecindex_free(fx->vi);
-	free(fx->data);
+	struct mixture mx;
+	mixture_make(&mx, dim, 20, 8);
+	for (size_t r = 0; r < n; r++)
+		mixture_draw(&mx, data + r * dim);
+	mixture_free(&mx);
 }
 
 /* dups: every 997th row copies row 5, so equal vectors straddle chunks. */
@@ -153,21 +52,6 @@ static int fixture_make(struct fixture *fx, size_t n, uint32_t dim, int clust, i
 	return rc;
 }
 
-/* Reference top k for q (rows kept by f when f != NULL). */
-static size_t reference(const struct fixture *fx, const float *q, size_t k, unsigned mod,
-			struct ref *out)
-{
-	size_t m = 0;
-	for (size_t i = 0; i < fx->n; i++) {
-		if (mod && i % mod)
-			continue;
-		out[m].score = ref_score(fx->data + i * fx->dim, q, fx->dim);
-		out[m++].id = vecindex_id(fx->vi, i);
-	}
-	qsort(out, m, sizeof(*out), cmp_ref);
-	return m < k ? m : k;
-}
-
 struct mode {
 	enum vecscan_isa isa;
 	unsigned threads;
@@ -190,7 +74,7 @@ static void check(const struct fixture *fx, const float *q, size_t k, unsigned m
 	struct ref *ref = malloc((fx->n ? fx->n : 1) * sizeof(*ref));
 	struct vec_hit *hits = malloc((k ? k : 1) * sizeof(*hits));
 	struct vec_hit *first = malloc((k ? k : 1) * sizeof(*hits));
-	size_t want = reference(fx, q, k, mod, ref), nfirst = 0;
+	size_t want = reference(fx, q, k, mod, NULL, ref), nfirst = 0;
 	for (size_t mi = 0; mi < sizeof(modes) / sizeof(modes[0]); mi++) {
 		const struct mode *m = &modes[mi];
 		if (m->isa == VECSCAN_AVX2 && !have_avx2)

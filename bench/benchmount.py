@@ -1,0 +1,64 @@
+"""bench/benchmount.py - ragfs through a mount, for bench/peers.py and
+bench/annpeers.py (imported from beside them: both run as scripts, so their
+directory is on sys.path).
+
+Mount(ragfs, prefix) makes a scratch directory (store/, mnt/, daemon.log);
+Mount(ragfs, base=DIR) uses DIR instead and keeps it (a store built once and
+measured by several runs, bench/coldstart.py). start() runs the daemon in the foreground and returns once mnt/ is mounted,
+stop() unmounts and waits for it, put_rows() writes rows as
+vector_store/node-<i>.f32 files, close() removes it all.
+"""
+import os, shutil, subprocess, tempfile, threading, time
+
+
+class Mount:
+    def __init__(self, ragfs, prefix="ragfs-bench.", base=None):
+        self.ragfs = ragfs
+        self.keep = base is not None
+        self.base = base or tempfile.mkdtemp(prefix=prefix)
+        self.store = os.path.join(self.base, "store")
+        self.mnt = os.path.join(self.base, "mnt")
+        os.makedirs(self.mnt, exist_ok=True)
+        self.log = open(os.path.join(self.base, "daemon.log"), "a")
+        self.d = None
+
+    def start(self, opts, env=None):
+        """ragfs -f -o OPTS store mnt, with env added to ours; waits up to
+        60 s for the mount (polling every 5 ms: mount times are measured)."""
+        self.d = subprocess.Popen([self.ragfs, "-f", "-o", opts, self.store, self.mnt],
+                                  stderr=self.log, env=dict(os.environ, **(env or {})))
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            if os.path.ismount(self.mnt):
+                return
+            if self.d.poll() is not None:
+                raise RuntimeError("ragfs did not mount: see " + self.log.name)
+            time.sleep(0.005)
+        raise RuntimeError("ragfs did not mount in time")
+
+    def stop(self, timeout=120):
+        """Unmounts and waits for the daemon (it writes its files on the
+        way out); returns the seconds that took."""
+        s = time.perf_counter()
+        subprocess.run(["fusermount3", "-u", self.mnt])
+        self.d.wait(timeout=timeout)
+        return time.perf_counter() - s
+
+    def put_rows(self, x, n):
+        """Rows x[0..n) as vector_store/node-%07d.f32, from 8 threads."""
+        vs = os.path.join(self.mnt, "vector_store")
+
+        def put(lo, hi):
+            for i in range(lo, hi):
+                with open(os.path.join(vs, f"node-{i:07d}.f32"), "wb") as f:
+                    f.write(x[i].tobytes())
+        ths = [threading.Thread(target=put, args=(n * j // 8, n * (j + 1) // 8)) for j in range(8)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+
+    def close(self):
+        self.log.close()
+        if not self.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
