@@ -175,6 +175,21 @@ int segcache_get(struct segcache *c, const char *key, struct buf *out)
 	return 0;
 }
 
+int segcache_map(struct segcache *c, const char *key, struct mapfile *out)
+{
+	char path[PATH_MAX];
+	out->data = NULL;
+	out->len = 0;
+	if (!c || file_name(c, key, path, sizeof(path)) || mapfile_open(path, out)) {
+		if (c)
+			count(c, &c->misses);
+		return -ENOENT;
+	}
+	utimensat(AT_FDCWD, path, NULL, 0); /* recently used: last to be evicted */
+	count(c, &c->hits);
+	return 0;
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "mapfile.h"
 
 struct segcache;
 
@@ -30,6 +31,9 @@ void segcache_close(struct segcache *c);
 
 /* Read key's copy into out (reset first). 0, or -ENOENT on a miss. */
 int segcache_get(struct segcache *c, const char *key, struct buf *out);
+/* Map key's copy (mapfile.h; close it with mapfile_close). 0, or -ENOENT
+ * on a miss. Counts and refreshes like segcache_get. */
+int segcache_map(struct segcache *c, const char *key, struct mapfile *out);
 /* Keep a copy of key (written to a temporary name, then renamed). Objects
  * larger than the bound are not kept. Failures are logged, never fatal. */
 void segcache_put(struct segcache *c, const char *key, const void *data, size_t len);

@@ -89,13 +89,16 @@ static int apply_vector(struct vecindex *vi, const struct frame_op *op)
 			 (unsigned long long)op->val_len, dim * 4);
 		return -EINVAL;
 	}
-	/* Frame payloads are not float-aligned: copy out. */
-	float *v = malloc(op->val_len);
+	/* Frame payloads are not float-aligned: copy out (on the stack for
+	 * common dims: replay does this a million times). */
+	float small[1024];
+	float *v = op->val_len <= sizeof(small) ? small : malloc(op->val_len);
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, op->val, op->val_len);
 	int rc = vecindex_set(vi, op->key, v);
-	free(v);
+	if (v != small)
+		free(v);
 	return rc;
 }
 
@@ -103,7 +106,8 @@ static int apply_vector(struct vecindex *vi, const struct frame_op *op)
  * last row into the hole; an insert appends). */
 static int apply_active_vector(struct state *st, const struct frame_op *op)
 {
-	long row = vecindex_find(st->vecs, op->key);
+	/* Only a removal needs the row first (a put that adds one appends). */
+	long row = op->type == FRAME_DEL ? vecindex_find(st->vecs, op->key) : -1;
 	size_t n = vecindex_count(st->vecs);
 	int rc = apply_vector(st->vecs, op);
 	if (!rc && row >= 0 && vecindex_count(st->vecs) < n)

@@ -35,7 +35,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -45,6 +44,7 @@
 #define VI_HAVE_AVX2 0
 #endif
 
+#include "bigmem.h"
 #include "map.h"
 #include "vecindex_int.h"
 #include "vecpool.h"
@@ -52,10 +52,6 @@
 #include "vecscan.h"
 
 #define VI_ALIGN 64
-/* Matrices this big get 2 MiB alignment and MADV_HUGEPAGE: fewer TLB
- * misses make the scan about 1.3x faster on the VMs we run on. */
-#define VI_HUGE (4u << 20)
-#define VI_HUGE_ALIGN (2u << 20)
 /* Default: matrices from this size up are split across threads. */
 #define VI_PAR_BYTES (8u << 20)
 #define VI_MAX_THREADS 64
@@ -79,6 +75,7 @@ int vecindex_new(uint32_t dim, struct vecindex **out)
 	if (!vi)
 		return -ENOMEM;
 	vi->dim = dim;
+	vi->matmem.align = VI_ALIGN;
 	vi->rows = map_new();
 	if (!vi->rows) {
 		free(vi);
@@ -96,7 +93,7 @@ void vecindex_free(struct vecindex *vi)
 		free(vi->ids[i]);
 	free(vi->ids);
 	free(vi->inv_norm);
-	free(vi->mat);
+	bigmem_free(&vi->matmem);
 	vecquant_free(vi->vq);
 	map_free(vi->rows, NULL);
 	free(vi);
@@ -121,30 +118,18 @@ static int grow(struct vecindex *vi)
 	/* The compressed copy first: growing it alone changes nothing. */
 	if (vi->vq && vecquant_reserve(vi->vq, cap))
 		return -ENOMEM;
-	void *mat;
-	size_t bytes = cap * rowb;
-	int huge = bytes >= VI_HUGE;
-	if (posix_memalign(&mat, huge ? VI_HUGE_ALIGN : VI_ALIGN, bytes))
+	/* Large matrices grow in place (bigmem.h): never two copies. */
+	if (bigmem_grow(&vi->matmem, cap * rowb))
 		return -ENOMEM;
-	/* Best effort: without THP the scan is just slower. */
-	if (huge)
-		madvise(mat, bytes & ~(size_t)(VI_HUGE_ALIGN - 1), MADV_HUGEPAGE);
+	vi->mat = vi->matmem.data;
 	double *inv = realloc(vi->inv_norm, cap * sizeof(*inv));
-	if (!inv) {
-		free(mat);
+	if (!inv)
 		return -ENOMEM;
-	}
 	vi->inv_norm = inv;
 	char **ids = realloc(vi->ids, cap * sizeof(*ids));
-	if (!ids) {
-		free(mat);
+	if (!ids)
 		return -ENOMEM;
-	}
 	vi->ids = ids;
-	if (vi->n)
-		memcpy(mat, vi->mat, vi->n * rowb);
-	free(vi->mat);
-	vi->mat = mat;
 	vi->cap = cap;
 	return 0;
 }
@@ -183,21 +168,20 @@ int vecindex_set(struct vecindex *vi, const char *id, const float *v)
 {
 	if (!all_finite(v, vi->dim))
 		return -EINVAL;
-	void *cur = map_get(vi->rows, id);
+	/* One hash lookup for either case: replay inserts a million rows. */
+	void *cur = NULL;
+	int rc = map_put(vi->rows, id, row_val(vi->n), &cur);
+	if (rc)
+		return rc;
 	if (cur) {
+		map_put(vi->rows, id, cur, NULL); /* the key exists: cannot fail */
 		put_row(vi, (uintptr_t)cur - 1, v);
 		return 0;
 	}
-	if (vi->n == vi->cap) {
-		int rc = grow(vi);
-		if (rc)
-			return rc;
-	}
 	char *copy = strdup(id);
-	if (!copy)
-		return -ENOMEM;
-	int rc = map_put(vi->rows, id, row_val(vi->n), NULL);
+	rc = !copy ? -ENOMEM : vi->n == vi->cap ? grow(vi) : 0;
 	if (rc) {
+		map_del(vi->rows, id);
 		free(copy);
 		return rc;
 	}

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bigmem.h"
 #include "map.h"
 #include "vecindex.h"
 
@@ -25,7 +26,8 @@ struct vecquant;
 struct vecindex {
 	uint32_t dim;
 	size_t n, cap;
-	float *mat;		/* cap * dim floats, VI_ALIGN aligned */
+	float *mat;		/* cap * dim floats: matmem.data, VI_ALIGN aligned */
+	struct bigmem matmem;	/* 2 MiB aligned, huge pages, when large */
 	double *inv_norm;	/* 0 for the zero vector, NaN for "always exact" */
 	char **ids;		/* owned copies, one per row */
 	struct map *rows;	/* id -> (void *)(row + 1) */

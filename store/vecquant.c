@@ -27,6 +27,7 @@
 #define VQ_HAVE_X86 0
 #endif
 
+#include "bigmem.h"
 #include "vecpool.h"
 #include "vecscan.h"
 
@@ -42,7 +43,8 @@ struct vecquant {
 	enum vec_compress kind;
 	uint32_t dim, stride;	/* codes per row: dim rounded up to VQ_PAD */
 	size_t cap;
-	void *codes;		/* int8_t or uint16_t (half) codes */
+	void *codes;		/* int8_t or uint16_t (half) codes: mem.data */
+	struct bigmem mem;
 	float *mul;		/* int8: scale * inv_norm; fp16: inv_norm */
 	float *del;		/* bound on the relative encoding error; > VQ_DEL_FORCE
 				 * (or NaN): forced */
@@ -64,6 +66,7 @@ int vecquant_new(enum vec_compress c, uint32_t dim, size_t cap, struct vecquant 
 	vq->kind = c;
 	vq->dim = dim;
 	vq->stride = (dim + VQ_PAD - 1) / VQ_PAD * VQ_PAD;
+	vq->mem.align = VQ_ALIGN;
 	if (vecquant_reserve(vq, cap ? cap : 16)) {
 		vecquant_free(vq);
 		return -ENOMEM;
@@ -76,7 +79,7 @@ void vecquant_free(struct vecquant *vq)
 {
 	if (!vq)
 		return;
-	free(vq->codes);
+	bigmem_free(&vq->mem);
 	free(vq->mul);
 	free(vq->del);
 	free(vq);
@@ -94,25 +97,18 @@ int vecquant_reserve(struct vecquant *vq, size_t cap)
 	size_t rowb = (size_t)vq->stride * code_size(vq);
 	if (cap > SIZE_MAX / rowb)
 		return -ENOMEM;
-	void *codes;
-	if (posix_memalign(&codes, VQ_ALIGN, cap * rowb))
+	/* In place when large (bigmem.h); a bigger block alone changes nothing. */
+	if (bigmem_grow(&vq->mem, cap * rowb))
 		return -ENOMEM;
+	vq->codes = vq->mem.data;
 	float *mul = realloc(vq->mul, cap * sizeof(*mul));
-	if (!mul) {
-		free(codes);
+	if (!mul)
 		return -ENOMEM;
-	}
 	vq->mul = mul;
 	float *del = realloc(vq->del, cap * sizeof(*del));
-	if (!del) {
-		free(codes);
+	if (!del)
 		return -ENOMEM;
-	}
 	vq->del = del;
-	if (vq->cap)
-		memcpy(codes, vq->codes, vq->cap * rowb);
-	free(vq->codes);
-	vq->codes = codes;
 	vq->cap = cap;
 	return 0;
 }

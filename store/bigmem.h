@@ -1,0 +1,39 @@
+/* store/bigmem.h - a growable, aligned array that grows in place.
+ *
+ * The vector matrix (and its compressed copy) grows one row at a time to
+ * millions of rows. Doubling with malloc + memcpy would copy it log(n)
+ * times and, at each doubling, hold the old and the new copy at once: a
+ * mount over 1M x 384 peaked at twice the matrix. Here a large array lives
+ * in its own reservation of address space (PROT_NONE, no memory committed)
+ * and grows by making more of it readable and writable: no copy, no second
+ * copy, and the base is 2 MiB aligned with MADV_HUGEPAGE (fewer TLB misses
+ * for the scan). Small arrays (below BIGMEM_MIN bytes) use posix_memalign,
+ * so many small indexes do not each reserve address space.
+ *
+ * Invariants: data is NULL (nothing allocated) or aligned to at least
+ * `align` bytes; the first `size` bytes are usable; growing keeps the
+ * contents and moves data only when a reservation is exhausted (larger
+ * than BIGMEM_RESERVE) or when an array passes BIGMEM_MIN. Not thread
+ * safe: the owner locks.
+ */
+#ifndef STORE_BIGMEM_H
+#define STORE_BIGMEM_H
+
+#include <stddef.h>
+
+#define BIGMEM_MIN (4u << 20)
+
+struct bigmem {
+	void *data;
+	size_t size;     /* usable bytes */
+	size_t reserved; /* bytes of address space (0: posix_memalign) */
+	size_t align;    /* set before the first grow; 0 means 64 */
+};
+
+/* Make at least bytes usable, keeping the first m->size bytes. 0 or
+ * -ENOMEM (m unchanged). */
+int bigmem_grow(struct bigmem *m, size_t bytes);
+/* Free everything; m is all zero again (align kept). */
+void bigmem_free(struct bigmem *m);
+
+#endif
