@@ -83,6 +83,9 @@ int jw_buf_sink(void *ctx, const void *p, size_t n);
  * (NUL-terminated, no sign), *decpt the exponent such that
  * |d| = 0.DIGITS x 10^decpt. Returns the digit count (1..17). */
 int json_shortest_digits(double d, char digits[20], int *decpt);
+/* The same by snprintf/strtod round trips: the reference, and the path for
+ * values that are not float32s (json_shortest_digits has a fast one). */
+int json_shortest_digits_printf(double d, char digits[20], int *decpt);
 /* Python repr(float) of d, as json.dumps writes it (NaN, Infinity,
  * -Infinity for the non-finite). Returns the length. */
 size_t py_float_repr(double d, char out[JSON_NUM_MAX]);

@@ -4,6 +4,7 @@
  * the LlamaIndex fixtures in tests/fixtures/persist/. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,50 @@ static void test_numbers(void)
 	is_str(b.data, "null0.00", "JSON: NaN is null in JS; floats 0.0 vs 0");
 	is_int(w.bytes, 8, "byte count");
 	buf_release(&b);
+}
+
+/* The float32 fast path of json_shortest_digits against the printf one:
+ * every exponent, edges (powers of two and ten, the ends of the fast
+ * range, subnormals) and random bit patterns. */
+static int same_digits(double d)
+{
+	char a[20], b[20];
+	int da = 0, db = 0;
+	int na = json_shortest_digits(d, a, &da), nb = json_shortest_digits_printf(d, b, &db);
+	return na == nb && da == db && !strcmp(a, b);
+}
+
+static void test_shortest_f32(void)
+{
+	int bad = 0, n = 0;
+	for (int e = -149; e <= 127; e++) /* powers of two, and their neighbours */
+		for (int s = -1; s <= 1; s++) {
+			float f = nextafterf(ldexpf(1, e), s < 0 ? 0 : s > 0 ? INFINITY : ldexpf(1, e));
+			bad += !same_digits(f), n++;
+		}
+	for (int e = -45; e <= 38; e++) { /* the float32 nearest each power of ten */
+		float f = (float)pow(10, e);
+		bad += !same_digits(f) + !same_digits(nextafterf(f, 0)) + !same_digits(nextafterf(f, INFINITY));
+		n += 3;
+	}
+	for (int i = 1; i < 1000; i++) /* small integers and simple fractions */
+		bad += !same_digits((float)i) + !same_digits((float)i / 1000) + !same_digits(1.0f / (float)i), n += 3;
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 200000; i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		uint32_t bits = (uint32_t)x;
+		if (i % 2) /* embedding-like magnitudes: 2^-27 .. 2^2 */
+			bits = (bits & 0x807fffffu) | (uint32_t)(100 + (x >> 40) % 30) << 23;
+		float f;
+		memcpy(&f, &bits, sizeof(f));
+		if (!isfinite(f) || f == 0)
+			continue;
+		bad += !same_digits(f), n++;
+	}
+	ok(bad == 0, "float32 shortest digits: fast path = printf path on %d values (%d differ)", n, bad);
+	is_str(py_num((double)0.699999988079071f), "0.699999988079071", "py f32 15 digits (fast path)");
+	is_str(py_num((double)-1e-6f), "-9.999999974752427e-07", "py f32 -1e-6 (fast path)");
+	is_str(py_num((double)16777215.0f), "16777215.0", "py f32 2^24 - 1 (fast path's top)");
 }
 
 static void test_strings(void)
@@ -795,6 +840,7 @@ int main(int argc, char **argv)
 	fixture_dir("persist");
 	test_numbers();
 	test_strings();
+	test_shortest_f32();
 	test_transcode();
 	test_cjson_writer();
 	test_render_small();
