@@ -94,6 +94,24 @@ int txn_add(struct txn *t, uint8_t type, const char *coll, const char *key, cons
 	return 0;
 }
 
+int txn_append(struct txn *to, struct txn *from)
+{
+	if (to->n + from->n > to->cap) {
+		size_t cap = to->n + from->n;
+		struct frame_op *n = realloc(to->ops, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		to->ops = n;
+		to->cap = cap;
+	}
+	if (from->n)
+		memcpy(to->ops + to->n, from->ops, from->n * sizeof(*from->ops));
+	to->n += from->n;
+	free(from->ops);
+	memset(from, 0, sizeof(*from));
+	return 0;
+}
+
 int txn_put_json(struct txn *t, const char *coll, const char *key, const cJSON *j)
 {
 	struct buf b = BUF_INIT;

@@ -70,15 +70,17 @@ static int put_doc_hash(struct txn *t, const char *doc, const char *hash)
 	return rc;
 }
 
-/* Add the nodes and vectors of an ingest result for doc. */
-static int add_doc_index(struct store *s, struct txn *t, const char *doc,
-			 const struct ingest_result *r)
+/* Add the nodes and vectors (of dim floats) of an ingest result for doc.
+ * Depends on nothing in the state: store_doc_write builds it before it
+ * takes the write lock (printing a big document's nodes takes seconds). */
+static int add_doc_index(struct txn *t, const char *doc, const struct ingest_result *r,
+			 size_t dim)
 {
 	int rc = put_doc_hash(t, doc, r->doc_hash);
 	if (rc || !r->n)
 		return rc;
 	cJSON *ids = cJSON_CreateArray();
-	size_t dim = state_dim(s->st), vbytes = dim * sizeof(float);
+	size_t vbytes = dim * sizeof(float);
 	for (size_t i = 0; i < r->n && !rc; i++) {
 		const char *id = node_id(r->nodes[i]);
 		cJSON_AddItemToArray(ids, cJSON_CreateString(id));
@@ -146,7 +148,7 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 		    int64_t mtime_ns, uint32_t mode)
 {
 	struct ingest_result r;
-	struct txn t = { 0 };
+	struct txn t = { 0 }, add = { 0 };
 	struct timespec t0;
 	int64_t ctime_ns = 0;
 	int rc;
@@ -172,24 +174,32 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 	}
 	if (r.read_err)
 		errlog_add(s->errs, path, r.read_err, "%s; stored, not indexed", r.read_why);
-	rc = store_write_begin(s);
+	rc = add_doc_index(&add, path, &r, emb->dim);
+	if (!rc)
+		rc = store_write_begin(s);
 	while (!rc && s->emb != emb) { /* re-embedding switched over meanwhile */
 		emb = s->emb;
 		pthread_rwlock_unlock(&s->lock);
 		embed_nodes_again(emb, &r);
-		rc = store_write_begin(s);
+		txn_free(&add);
+		rc = add_doc_index(&add, path, &r, emb->dim);
+		if (!rc)
+			rc = store_write_begin(s);
 	}
 	if (rc)
 		goto out;
 	if (r.vectors && emb->dim != state_dim(s->st)) { /* another mount re-embedded */
 		free(r.vectors);
 		r.vectors = NULL;
+		txn_free(&add);
+		rc = add_doc_index(&add, path, &r, 0);
 	}
-	rc = txn_add(&t, FRAME_PUT, COLL_DOCS, path, data, len, mtime_ns, mode);
+	if (!rc)
+		rc = txn_add(&t, FRAME_PUT, COLL_DOCS, path, data, len, mtime_ns, mode);
 	if (!rc)
 		rc = del_doc_index(s, &t, path);
 	if (!rc)
-		rc = add_doc_index(s, &t, path, &r);
+		rc = txn_append(&t, &add);
 	rc = store_write_end(s, &t, rc);
 	for (size_t i = 0; !rc && !r.vectors && i < r.n; i++)
 		store_embed_enqueue(s, node_id(r.nodes[i]));
@@ -200,6 +210,7 @@ int store_doc_write(struct store *s, const char *path, const char *data, size_t 
 	}
 out:
 	txn_free(&t);
+	txn_free(&add);
 	ingest_result_free(&r);
 	return rc;
 }

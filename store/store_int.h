@@ -123,6 +123,9 @@ struct txn {
 int txn_add(struct txn *t, uint8_t type, const char *coll, const char *key, const void *val,
 	    size_t len, int64_t mtime_ns, uint32_t mode);
 int txn_put_json(struct txn *t, const char *coll, const char *key, const cJSON *j);
+/* Move from's ops to the end of to (from is left empty). 0 or -ENOMEM
+ * (nothing moved). */
+int txn_append(struct txn *to, struct txn *from);
 int txn_del(struct txn *t, const char *coll, const char *key);
 void txn_free(struct txn *t);
 /* docstore/metadata[node id] = {"doc_hash": node hash, "ref_doc_id": SOURCE}. */
