@@ -204,6 +204,10 @@ static int commit_locked(struct fsctx *fc, struct handle *h)
 			  __atomic_load_n(&h->mtime_ns, __ATOMIC_RELAXED));
 	/* A refused write stays refused: the next close must not retry it. */
 	h->dirty = 0;
+	/* A created file that was refused was never stored: its name goes now,
+	 * not at release (which the kernel sends after close() returned). */
+	if (rc && h->created)
+		ns_pending_del(fc, &h->path, h);
 	return rc;
 }
 
