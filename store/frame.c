@@ -144,8 +144,8 @@ static int decode_ops(const unsigned char *p, uint64_t plen, uint32_t nops, uint
 	return off == plen ? 0 : -EBADMSG;
 }
 
-int frame_decode(const void *buf, size_t len, size_t *used, uint64_t *seq, frame_op_fn fn,
-		 void *ctx)
+static int decode(const void *buf, size_t len, size_t *used, uint64_t *seq, frame_op_fn fn,
+		  void *ctx, int check_payload)
 {
 	const unsigned char *p = buf;
 	if (len < FRAME_HDR_LEN)
@@ -156,7 +156,7 @@ int frame_decode(const void *buf, size_t len, size_t *used, uint64_t *seq, frame
 	uint64_t plen = get_u64(p + 16);
 	if (plen > len - FRAME_HDR_LEN)
 		return -EAGAIN;
-	if (get_u32(p + 24) != crc(p + FRAME_HDR_LEN, plen))
+	if (check_payload && get_u32(p + 24) != crc(p + FRAME_HDR_LEN, plen))
 		return -EBADMSG;
 	/* Validate the whole frame before calling fn: all or nothing. */
 	int rc = decode_ops(p + FRAME_HDR_LEN, plen, nops, get_u64(p + 8), NULL, NULL);
@@ -165,4 +165,16 @@ int frame_decode(const void *buf, size_t len, size_t *used, uint64_t *seq, frame
 	*seq = get_u64(p + 8);
 	*used = FRAME_HDR_LEN + plen;
 	return decode_ops(p + FRAME_HDR_LEN, plen, nops, *seq, fn, ctx);
+}
+
+int frame_decode(const void *buf, size_t len, size_t *used, uint64_t *seq, frame_op_fn fn,
+		 void *ctx)
+{
+	return decode(buf, len, used, seq, fn, ctx, 1);
+}
+
+int frame_decode_unverified(const void *buf, size_t len, size_t *used, uint64_t *seq,
+			    frame_op_fn fn, void *ctx)
+{
+	return decode(buf, len, used, seq, fn, ctx, 0);
 }

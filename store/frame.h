@@ -73,5 +73,11 @@ typedef int (*frame_op_fn)(void *ctx, uint64_t seq, const struct frame_op *op);
  * whole frame; -EBADMSG: corrupt. */
 int frame_decode(const void *p, size_t len, size_t *used, uint64_t *seq, frame_op_fn fn,
 		 void *ctx);
+/* frame_decode without the payload checksum (the header's is checked; ops
+ * are still bounds-checked, so garbage cannot make it read outside p). For
+ * a caller that verifies the payloads on another thread at the same time
+ * and throws away everything applied when that fails (mount-time replay). */
+int frame_decode_unverified(const void *p, size_t len, size_t *used, uint64_t *seq,
+			    frame_op_fn fn, void *ctx);
 
 #endif
