@@ -1,6 +1,7 @@
 /* bench/vecbench.c - exact top-10 search against the machine's limits.
  *
  * vecbench N DIM OUTDIR [SECONDS]
+ * VECBENCH_FILTERS=1 vecbench ...   (only the filt* rows; nothing written)
  *
  * Generates N clustered, embedding-like rows (1000 Gaussian centres plus
  * low-rank within-cluster variation plus isotropic noise, normalised), loads
@@ -19,8 +20,8 @@
  *   filt0    query_run (the daemon's query path) without a filter,
  *   filt1    with a 1% filter answered by the metadata index
  *            ({"bucket": 7}: rows are nodes with "bucket" = row % 100),
- *   filt1s   with the same 1% as a range (>= 7, <= 7: not indexed, the
- *            filter runs during the full scan)
+ *   filt1s   with the same 1% as a range (>= 7, <= 7: the index's
+ *            number postings of "bucket")
  * and recall@10 of the exact methods against a double brute force. Writes
  * OUTDIR/data.f32, queries.f32 and truth.i32 for the peers (bench/peers.py)
  * and prints one TSV line per measurement:
@@ -387,7 +388,7 @@ static double run_single(int qi, int nt)
 }
 
 /* query_run requests: 0 no filter, 1 the indexed 1% filter, 2 the same
- * rows as a range the index does not answer. */
+ * rows as a range. */
 static struct query_req freq[3][NQ];
 static int fvariant;
 
@@ -441,6 +442,8 @@ int main(int argc, char **argv)
 	dim = (uint32_t)strtoul(argv[2], NULL, 10);
 	const char *outdir = argv[3];
 	double secs = argc > 4 ? atof(argv[4]) : 3;
+	const char *fo = getenv("VECBENCH_FILTERS");
+	int only_filters = fo && atoi(fo);
 	if (dim % 32 || n < K) {
 		fprintf(stderr, "vecbench: DIM must be a multiple of 32, N >= %d\n", K);
 		return 2;
@@ -457,9 +460,11 @@ int main(int argc, char **argv)
 		pthread_create(&tt[i], NULL, truth_worker, (void *)(intptr_t)i);
 	for (int i = 0; i < 2 * NT; i++)
 		pthread_join(tt[i], NULL);
-	write_file(outdir, "data.f32", vecindex_row(vi, 0), n * dim * sizeof(float));
-	write_file(outdir, "queries.f32", queries, (size_t)NQ * dim * sizeof(float));
-	write_file(outdir, "truth.i32", truth, sizeof(truth));
+	if (!only_filters) {
+		write_file(outdir, "data.f32", vecindex_row(vi, 0), n * dim * sizeof(float));
+		write_file(outdir, "queries.f32", queries, (size_t)NQ * dim * sizeof(float));
+		write_file(outdir, "truth.i32", truth, sizeof(truth));
+	}
 	fprintf(stderr, "vecbench: %zu x %u ready in %.1f s (kernel %s, %u threads)\n", n, dim,
 		now() - t0, vecscan_isa_name(), vecscan_threads());
 	scores = malloc(n * sizeof(float));
@@ -473,7 +478,7 @@ int main(int argc, char **argv)
 		{ .name = "ragfs", .run = run_ragfs, .nt = ncpu },
 		{ .name = "sgemv", .run = run_sgemv, .nt = ncpu },
 	};
-	int nm = ncpu > 1 ? 6 : 3;
+	int nm = only_filters ? 0 : ncpu > 1 ? 6 : 3;
 	/* Queries per round: about secs/3 of the slowest method (sgemv). */
 	double busy0, self0, busy1, self1;
 	cpu_sample(&busy0, &self0);
@@ -521,7 +526,7 @@ int main(int argc, char **argv)
 	int rd[] = { 1, 8, 64 };
 	/* Alone and coalesced alternate in six windows per reader count, so
 	 * the host's drift hits both alike. */
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < (only_filters ? 0 : 3); i++) {
 		long done[2] = { 0, 0 };
 		double el[2] = { 0, 0 };
 		struct vecbatch_stats b0, b1;
@@ -544,10 +549,12 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 	int per2 = n >= 500000 ? 21 : NQ;
-	measure("batch64", 1, run_batch64, n >= 500000 ? 2 : 4, 1);
-	measure("batch64", ncpu, run_batch64, n >= 500000 ? 2 : 4, 1);
+	if (!only_filters) {
+		measure("batch64", 1, run_batch64, n >= 500000 ? 2 : 4, 1);
+		measure("batch64", ncpu, run_batch64, n >= 500000 ? 2 : 4, 1);
+	}
 	static const enum vec_compress kinds[] = { VEC_COMPRESS_INT8, VEC_COMPRESS_FP16 };
-	for (int ki = 0; ki < 2; ki++) {
+	for (int ki = 0; ki < (only_filters ? 0 : 2); ki++) {
 		double s0 = now();
 		vecindex_set_compress(vi, kinds[ki]);
 		double enc = now() - s0;

@@ -456,6 +456,15 @@ enum filter_shape filter_shape(const struct filter *f)
 		return FILTER_EQ;
 	if (f->op == OP_IN && f->val.type == FV_LIST)
 		return FILTER_IN;
+	if (f->val.type == FV_NUM) {
+		switch (f->op) {
+		case OP_GT: return FILTER_GT;
+		case OP_GE: return FILTER_GE;
+		case OP_LT: return FILTER_LT;
+		case OP_LE: return FILTER_LE;
+		default: break;
+		}
+	}
 	return FILTER_OTHER;
 }
 
@@ -477,7 +486,7 @@ const char *filter_key(const struct filter *f)
 size_t filter_nvalues(const struct filter *f)
 {
 	enum filter_shape sh = filter_shape(f);
-	return sh == FILTER_EQ ? 1 : sh == FILTER_IN ? f->val.n : 0;
+	return sh == FILTER_IN ? f->val.n : sh == FILTER_OTHER || sh <= FILTER_OR ? 0 : 1;
 }
 
 void filter_value(const struct filter *f, size_t i, struct filter_scalar *v)

@@ -37,9 +37,12 @@ void filter_free(struct filter *f);
 int filter_match(const struct filter *f, const cJSON *metadata);
 
 /* The tree's shape, for candidate indexes (filter_index.c): groups, and
- * leaves that an equality index can answer. EQ is "==" with a scalar value
- * (one value); IN is "in" (its list's values); anything else is OTHER. */
-enum filter_shape { FILTER_AND, FILTER_OR, FILTER_EQ, FILTER_IN, FILTER_OTHER };
+ * leaves an index can answer. EQ is "==" with a scalar value (one value);
+ * IN is "in" (its list's values); GT, GE, LT, LE are ">", ">=", "<", "<="
+ * with a number (or boolean) bound (one value: filter_value); anything else
+ * is OTHER. */
+enum filter_shape { FILTER_AND, FILTER_OR, FILTER_EQ, FILTER_IN, FILTER_GT, FILTER_GE,
+		    FILTER_LT, FILTER_LE, FILTER_OTHER };
 struct filter_scalar {
 	int is_num;		/* numbers and booleans (as 0 / 1) */
 	double num;
@@ -49,7 +52,7 @@ enum filter_shape filter_shape(const struct filter *f);
 size_t filter_nkids(const struct filter *f);
 const struct filter *filter_kid(const struct filter *f, size_t i);
 const char *filter_key(const struct filter *f);
-/* EQ: 1; IN: the list's length; else 0. */
+/* EQ and the ranges: 1; IN: the list's length; else 0. */
 size_t filter_nvalues(const struct filter *f);
 void filter_value(const struct filter *f, size_t i, struct filter_scalar *v);
 

@@ -2,7 +2,8 @@
 # The search kernels through real mounts: nodes with embeddings and metadata
 # written into docstore/, then query/ files checked against a brute force in
 # Python (double cosines, ties ordered by id): unfiltered, filters the
-# metadata index answers (1% and 10% "==", "in", and/or), filters it does not,
+# metadata index answers (1% and 10% "==", "in", and/or, number ranges on
+# a key that also holds strings and booleans), filters it does not,
 # node_ids. 24 concurrent readers: every answer equals the lone read and
 # .ragfs/stats.json shows coalesced batches. Remounted with
 # -o vec_compress=int8 and fp16: the same answers (compressed searches
@@ -32,6 +33,13 @@ if mode == "write":
     for i in range(n):
         v = tie if i % 97 == 5 else [rnd.uniform(-1, 1) for _ in range(dim)]
         md = {"bucket": i % 100, "color": ["red", "green", "blue"][i % 3], "tenth": i % 10}
+        # score: numbers from -1 to 8.99, some strings, booleans or missing
+        if i % 7 == 3:
+            md["score"] = str(i % 10)
+        elif i % 13 == 6:
+            md["score"] = bool(i % 2)
+        elif i % 11 != 4:
+            md["score"] = round((i * 37 % 1000) / 100.0 - 1, 2)
         vecs[node(i)], meta[node(i)] = v, md
         with open(f"{m}/docstore/{node(i)}.json", "w") as f:
             json.dump({"id_": node(i), "text": f"node {i}", "metadata": md, "embedding": v}, f)
@@ -61,10 +69,14 @@ def match(md, flt):
         if "filters" in f:
             conds.append(match(md, f))
             continue
-        v, op = md.get(f["key"]), f.get("operator", "==")
-        conds.append({"==": lambda: v == f["value"], "in": lambda: v in f["value"],
-                      ">=": lambda: v is not None and v >= f["value"],
-                      "<=": lambda: v is not None and v <= f["value"]}[op]())
+        v, op, b = md.get(f["key"]), f.get("operator", "=="), f["value"]
+        if op in (">", ">=", "<", "<="):  # number with number, str with str
+            num = lambda x: isinstance(x, (int, float))  # bools too
+            if not (num(v) and num(b) or isinstance(v, str) and isinstance(b, str)):
+                conds.append(False)
+                continue
+        conds.append({"==": lambda: v == b, "in": lambda: v in b, ">": lambda: v > b,
+                      ">=": lambda: v >= b, "<": lambda: v < b, "<=": lambda: v <= b}[op]())
     return all(conds) if flt.get("condition", "and") == "and" else any(conds)
 
 def brute(q, k, flt=None, ids=None):
@@ -92,8 +104,19 @@ FAND = {"filters": [{"key": "color", "value": "red"}, {"key": "tenth", "value": 
 FOR = {"filters": [{"key": "bucket", "value": 5}, {"key": "color", "value": "blue"}], "condition": "or"}
 FRANGE = {"filters": [{"key": "bucket", "operator": ">=", "value": 7},
                       {"key": "bucket", "operator": "<=", "value": 7}]}
+FGT = {"filters": [{"key": "score", "operator": ">", "value": 8.5}]}
+FBETWEEN = {"filters": [{"key": "score", "operator": ">=", "value": 2},
+                        {"key": "score", "operator": "<", "value": 2.5},
+                        {"key": "color", "value": "red"}]}
+FRANGEOR = {"filters": [{"key": "score", "operator": "<=", "value": -0.9},
+                        {"key": "score", "operator": ">=", "value": True},
+                        {"key": "bucket", "value": 5}], "condition": "or"}
+FSTR = {"filters": [{"key": "score", "operator": "<", "value": "3"}]}
 cases = [("unfiltered", None, None), ("1% ==", F1, None), ("10% ==", F10, None), ("in", FIN, None),
-         ("and", FAND, None), ("or", FOR, None), ("1% as a range (not indexed)", FRANGE, None),
+         ("and", FAND, None), ("or", FOR, None), ("1% as a range", FRANGE, None),
+         ("a range over numbers, strings, booleans", FGT, None),
+         ("two ranges and ==", FBETWEEN, None), ("ranges or ==", FRANGEOR, None),
+         ("a range with a string bound (not indexed)", FSTR, None),
          ("node_ids", None, [node(i) for i in range(0, n, 37)]),
          ("== and node_ids", F10, [node(i) for i in range(3, n, 10)][:50])]
 tie = vecs[node(5)]
@@ -113,9 +136,12 @@ if mode == "check":
     sys.exit(0)
 
 if mode == "concurrent":
+    # Without the indexed ranges: the string-bound range keeps a filter that
+    # runs during the scan in the mix (slow enough for reads to coalesce).
+    mix = [c for c in cases if c[1] not in (FRANGE, FGT, FBETWEEN, FRANGEOR)]
     reqs = []
     for i in range(48):
-        flt, ids = cases[i % len(cases)][1:]
+        flt, ids = mix[i % len(mix)][1:]
         req = {"embedding": [rnd.uniform(-1, 1) for _ in range(dim)], "top_k": 10}
         if flt:
             req["filters"] = flt

@@ -5,11 +5,19 @@
  * nodes deleted). After every round the index's cross references must hold
  * (fidx_check); for many filters its candidate bitmap must hold every row
  * the filter matches (brute force with filter_match), and exactly those
- * rows when the filter is all "=="/"in"; and query_run with those filters
- * (the sparse row walk, the masked scan, MMR) must return exactly the
- * brute-force top k.
+ * rows when the filter is all "=="/"in" and ranges with a number bound;
+ * and query_run with those filters (the sparse row walk, the masked scan,
+ * MMR) must return exactly the brute-force top k.
+ *
+ * Then ranges on an index alone, beside a model of its rows' metadata:
+ * every operator on keys holding ints, fractions, -0, NaN, +-inf, 1e300,
+ * booleans, strings, lists, null, objects and duplicates, over number,
+ * boolean, string, NaN and infinite bounds, and filters that look like
+ * ranges on numbers but are not; rows appended, their metadata changed,
+ * rows removed (the last moves into the hole), checked after every batch.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,6 +84,18 @@ static void put_node(struct state *st, const char *id)
 	}
 	if (rng() % 11 == 0)
 		buf_adds(&b, ", \"nul\": null");
+	switch (rng() % 8) { /* x: for ranges, negative and fractional */
+	case 0:
+		break;
+	case 1:
+		buf_addf(&b, ", \"x\": \"%d\"", (int)(rng() % 9) - 4);
+		break;
+	case 2:
+		buf_addf(&b, ", \"x\": %s", rng() % 2 ? "-0.0" : "0");
+		break;
+	default:
+		buf_addf(&b, ", \"x\": %g", ((int)(rng() % 81) - 40) / 4.0);
+	}
 	buf_adds(&b, "}}");
 	op(st, FRAME_PUT, COLL_NODES, id, b.data, b.len);
 	buf_release(&b);
@@ -114,33 +134,64 @@ static void mutate(struct state *st, int rounds)
 	}
 }
 
-static const char *filters[] = {
-	"[{\"key\": \"color\", \"value\": \"red\"}]",
-	"[{\"key\": \"tag\", \"value\": \"rare\"}]",
-	"[{\"key\": \"n\", \"value\": 1}]",			/* 1, 1.0 and true */
-	"[{\"key\": \"n\", \"value\": true}]",
-	"[{\"key\": \"n\", \"value\": \"3\"}]",
-	"[{\"key\": \"z\", \"value\": 0}]",			/* -0.0 == 0 */
-	"[{\"key\": \"color\", \"value\": \"\"}]",
-	"[{\"key\": \"color\", \"value\": \"shadowed\"}]",	/* never the first */
-	"[{\"key\": \"n\", \"operator\": \"in\", \"value\": [0, 2.0, \"5\", false]}]",
-	"{\"filters\": [{\"key\": \"color\", \"value\": \"red\"}, {\"key\": \"n\", \"value\": 4}],"
-	" \"condition\": \"and\"}",
-	"{\"filters\": [{\"key\": \"color\", \"value\": \"blue\"}, {\"key\": \"tag\", \"value\":"
-	" \"rare\"}], \"condition\": \"or\"}",
-	"{\"filters\": [{\"key\": \"tag\", \"value\": \"rare\"}, {\"key\": \"n\", \"operator\": "
-	"\">\", \"value\": 4}], \"condition\": \"and\"}",		/* == narrows a range */
-	"{\"filters\": [{\"key\": \"color\", \"value\": \"red\"}, {\"key\": \"n\", \"operator\": "
-	"\"<\", \"value\": 3}], \"condition\": \"or\"}",		/* unrestricted branch */
-	"{\"filters\": [{\"filters\": [{\"key\": \"color\", \"value\": \"green\"}, {\"key\": \"n\","
+/* exact: the candidates must be exactly the matching rows (ranges with a
+ * number bound; all-==/in filters are found by all_indexed). */
+static const struct {
+	const char *json;
+	int exact;
+} filters[] = {
+	{ "[{\"key\": \"color\", \"value\": \"red\"}]", 0 },
+	{ "[{\"key\": \"tag\", \"value\": \"rare\"}]", 0 },
+	{ "[{\"key\": \"n\", \"value\": 1}]", 0 },			/* 1, 1.0 and true */
+	{ "[{\"key\": \"n\", \"value\": true}]", 0 },
+	{ "[{\"key\": \"n\", \"value\": \"3\"}]", 0 },
+	{ "[{\"key\": \"z\", \"value\": 0}]", 0 },			/* -0.0 == 0 */
+	{ "[{\"key\": \"color\", \"value\": \"\"}]", 0 },
+	{ "[{\"key\": \"color\", \"value\": \"shadowed\"}]", 0 },	/* never the first */
+	{ "[{\"key\": \"n\", \"operator\": \"in\", \"value\": [0, 2.0, \"5\", false]}]", 0 },
+	{ "{\"filters\": [{\"key\": \"color\", \"value\": \"red\"}, {\"key\": \"n\", \"value\": 4}],"
+	" \"condition\": \"and\"}", 0 },
+	{ "{\"filters\": [{\"key\": \"color\", \"value\": \"blue\"}, {\"key\": \"tag\", \"value\":"
+	" \"rare\"}], \"condition\": \"or\"}", 0 },
+	{ "{\"filters\": [{\"key\": \"tag\", \"value\": \"rare\"}, {\"key\": \"n\", \"operator\": "
+	"\">\", \"value\": 4}], \"condition\": \"and\"}", 1 },		/* == and a range */
+	{ "{\"filters\": [{\"key\": \"color\", \"value\": \"red\"}, {\"key\": \"n\", \"operator\": "
+	"\"<\", \"value\": 3}], \"condition\": \"or\"}", 1 },		/* == or a range */
+	{ "{\"filters\": [{\"filters\": [{\"key\": \"color\", \"value\": \"green\"}, {\"key\": \"n\","
 	" \"value\": 2}], \"condition\": \"or\"}, {\"key\": \"color\", \"operator\": \"!=\", "
-	"\"value\": \"red\"}], \"condition\": \"and\"}",
-	"[{\"key\": \"list\", \"value\": [\"red\", 1]}]",	/* a list value: not indexed */
-	"[{\"key\": \"list\", \"operator\": \"contains\", \"value\": \"red\"}]",
-	"[{\"key\": \"long\", \"operator\": \"text_match\", \"value\": \"xx\"}]",
-	"[{\"key\": \"nul\", \"operator\": \"is_empty\"}]",
-	"{\"filters\": [], \"condition\": \"or\"}",
-	"[{\"key\": \"missing\", \"value\": 1}]",
+	"\"value\": \"red\"}], \"condition\": \"and\"}", 0 },
+	{ "[{\"key\": \"list\", \"value\": [\"red\", 1]}]", 0 },	/* a list value: not indexed */
+	{ "[{\"key\": \"list\", \"operator\": \"contains\", \"value\": \"red\"}]", 0 },
+	{ "[{\"key\": \"long\", \"operator\": \"text_match\", \"value\": \"xx\"}]", 0 },
+	{ "[{\"key\": \"nul\", \"operator\": \"is_empty\"}]", 0 },
+	{ "{\"filters\": [], \"condition\": \"or\"}", 0 },
+	{ "[{\"key\": \"missing\", \"value\": 1}]", 0 },
+	/* ranges: n holds ints, the same as floats, booleans and strings */
+	{ "[{\"key\": \"n\", \"operator\": \">\", \"value\": 4}]", 1 },
+	{ "[{\"key\": \"n\", \"operator\": \">=\", \"value\": 4.0}]", 1 },
+	{ "[{\"key\": \"n\", \"operator\": \"<\", \"value\": 1}]", 1 },	/* false too */
+	{ "[{\"key\": \"n\", \"operator\": \"<=\", \"value\": true}]", 1 },
+	{ "[{\"key\": \"n\", \"operator\": \">=\", \"value\": \"5\"}]", 0 },	/* strings */
+	{ "[{\"key\": \"x\", \"operator\": \">=\", \"value\": -2.5}]", 1 },
+	{ "[{\"key\": \"x\", \"operator\": \"<\", \"value\": -0.0}]", 1 },
+	{ "[{\"key\": \"x\", \"operator\": \"<=\", \"value\": 0}]", 1 },
+	{ "[{\"key\": \"x\", \"operator\": \">\", \"value\": 1}, {\"key\": \"x\", \"operator\": "
+	  "\"<=\", \"value\": 7.25}]", 1 },					/* one pass */
+	{ "[{\"key\": \"x\", \"operator\": \">=\", \"value\": 2}, {\"key\": \"x\", \"operator\": "
+	  "\"<=\", \"value\": 2}, {\"key\": \"n\", \"operator\": \">\", \"value\": 0}]", 1 },
+	{ "[{\"key\": \"x\", \"operator\": \">\", \"value\": 3}, {\"key\": \"x\", \"operator\": "
+	  "\"!=\", \"value\": 4}, {\"key\": \"color\", \"value\": \"red\"}]", 0 },
+	{ "{\"filters\": [{\"key\": \"x\", \"operator\": \"<\", \"value\": -9}, {\"key\": \"n\", "
+	  "\"operator\": \">=\", \"value\": 8}], \"condition\": \"or\"}", 1 },
+	{ "{\"filters\": [{\"key\": \"x\", \"operator\": \"<\", \"value\": -9}, {\"key\": \"x\", "
+	  "\"operator\": \"!=\", \"value\": 1}], \"condition\": \"or\"}", 0 },	/* unrestricted */
+	{ "{\"filters\": [{\"filters\": [{\"key\": \"x\", \"operator\": \">\", \"value\": 1.5}, "
+	  "{\"key\": \"x\", \"operator\": \"<\", \"value\": 2.5}]}, {\"key\": \"tag\", \"value\": "
+	  "\"rare\"}], \"condition\": \"or\"}", 1 },
+	{ "[{\"key\": \"color\", \"operator\": \">\", \"value\": 0}]", 1 },	/* no numbers: none */
+	{ "[{\"key\": \"list\", \"operator\": \"<\", \"value\": 9}]", 1 },	/* lists: none */
+	{ "[{\"key\": \"missing\", \"operator\": \">=\", \"value\": -1}]", 1 },
+	{ "[{\"key\": \"z\", \"operator\": \">=\", \"value\": 0}]", 1 },		/* -0.0 >= 0 */
 };
 #define NFILTERS (sizeof(filters) / sizeof(filters[0]))
 
@@ -164,7 +215,7 @@ static void check_candidates(const struct state *st, int round)
 	size_t n = vecindex_count(vi);
 	int superset = 1, exact = 1, counted = 1, restricted = 0;
 	for (size_t fi = 0; fi < NFILTERS; fi++) {
-		cJSON *j = json_parse(filters[fi], strlen(filters[fi]));
+		cJSON *j = json_parse(filters[fi].json, strlen(filters[fi].json));
 		struct filter *f;
 		char err[200];
 		if (filter_parse(j, &f, err, sizeof(err))) {
@@ -176,7 +227,12 @@ static void check_candidates(const struct state *st, int round)
 		uint64_t *bits;
 		size_t count;
 		fidx_candidates(state_filter_index(st), f, n, &bits, &count);
+		int want_exact = filters[fi].exact || all_indexed(f);
 		size_t pop = 0;
+		if (want_exact && !bits) {
+			diag("round %d filter %zu: not restricted", round, fi);
+			exact = 0;
+		}
 		for (size_t r = 0; r < n; r++) {
 			int match = filter_match(f, state_node_meta(st, vecindex_id(vi, r)));
 			int in = !bits || (bits[r >> 6] >> (r & 63) & 1);
@@ -186,8 +242,12 @@ static void check_candidates(const struct state *st, int round)
 				     round, fi, r);
 				superset = 0;
 			}
-			if (bits && all_indexed(f) && match != in)
+			if (bits && want_exact && match != in) {
+				if (exact)
+					diag("round %d filter %zu: row %zu: match %d, candidate %d",
+					     round, fi, r, match, in);
 				exact = 0;
+			}
 		}
 		if (pop != count)
 			counted = 0;
@@ -197,9 +257,9 @@ static void check_candidates(const struct state *st, int round)
 		cJSON_Delete(j);
 	}
 	ok(superset, "round %d (%zu rows): every matching row is a candidate", round, n);
-	ok(exact, "round %d: ==/in filters get exactly their rows", round);
+	ok(exact, "round %d: ==/in and number range filters get exactly their rows", round);
 	ok(counted, "round %d: counts equal the bitmaps' bits", round);
-	ok(restricted >= 10, "round %d: %d of %zu filters answered by the index", round,
+	ok(restricted >= 31, "round %d: %d of %zu filters answered by the index", round,
 	   restricted, NFILTERS);
 }
 
@@ -221,7 +281,7 @@ static void check_queries(const struct state *st, int round)
 			for (int d = 0; d < DIM; d++)
 				buf_addf(&req, "%s%.9g", d ? ", " : "", q[d]);
 			buf_addf(&req, "], \"top_k\": %d, \"filters\": %s%s}", 7 + variant * 10,
-				 filters[fi], variant == 1 ? ", \"node_ids\": [\"n0001\", \"n0002\","
+				 filters[fi].json, variant == 1 ? ", \"node_ids\": [\"n0001\", \"n0002\","
 				 " \"n0100\", \"n0200\", \"n0300\", \"n3999\", \"nope\"]" : "");
 			struct query_req qr;
 			char err[200];
@@ -292,6 +352,307 @@ static void check_mmr(const struct state *st)
 	query_req_free(&b);
 }
 
+/* ---- ranges on the index alone, with values JSON text cannot spell ---- */
+
+static char longkey[FIDX_MAX_KEY + 2];	/* one byte too long to index */
+
+/* A number cJSON holds as is (cJSON_CreateNumber casts NaN to int). */
+static cJSON *number(double v)
+{
+	cJSON *j = cJSON_CreateNumber(0);
+	j->valuedouble = v;
+	return j;
+}
+
+static const double edges[] = { -3, -2.5, -1, -0.0, 0, 0.5, 1, 2, 2.5, 3, 7, 1e300, -1e300,
+				DBL_MAX, -DBL_MAX, INFINITY, -INFINITY, NAN };
+#define NEDGES (sizeof(edges) / sizeof(edges[0]))
+
+/* A value under a range key: numbers (edges, quarters from -5 to 5),
+ * booleans, strings, a list, null, an object. */
+static cJSON *rvalue(void)
+{
+	cJSON *l;
+	switch (rng() % 12) {
+	case 0:
+		return cJSON_CreateBool(rng() % 2);
+	case 1:
+		return cJSON_CreateString(rng() % 2 ? "2" : "b");
+	case 2:
+		l = cJSON_CreateArray();
+		cJSON_AddItemToArray(l, number(2));
+		return l;
+	case 3:
+		return cJSON_CreateNull();
+	case 4:
+		return cJSON_CreateObject();
+	case 5:
+	case 6:
+		return number(edges[rng() % NEDGES]);
+	default:
+		return number(((int)(rng() % 41) - 20) / 4.0);
+	}
+}
+
+/* Row metadata: "r" mixed, "f" negative fractions, "s" strings only, the
+ * long key numbers; sometimes none at all, sometimes "r" twice. */
+static cJSON *rmeta(void)
+{
+	if (rng() % 20 == 0)
+		return NULL;
+	cJSON *m = cJSON_CreateObject();
+	if (rng() % 6)
+		cJSON_AddItemToObject(m, "r", rvalue());
+	if (rng() % 10 == 0)
+		cJSON_AddItemToObject(m, "r", number(5)); /* a duplicate: the first counts */
+	if (rng() % 3 == 0)
+		cJSON_AddItemToObject(m, "f", number(-(double)(rng() % 1000) / 7));
+	if (rng() % 4 == 0)
+		cJSON_AddStringToObject(m, "s", rng() % 2 ? "a" : "b");
+	if (rng() % 5 == 0)
+		cJSON_AddItemToObject(m, longkey, number(rng() % 3));
+	return m;
+}
+
+struct rfilter {
+	struct filter *f;
+	int exact;	/* restricted, and to exactly its rows */
+};
+
+static const char *const range_groups[] = {
+	"[{\"key\": \"r\", \"operator\": \">=\", \"value\": -1}, {\"key\": \"r\", \"operator\": "
+	"\"<=\", \"value\": 2.5}]",
+	"[{\"key\": \"r\", \"operator\": \">\", \"value\": 0}, {\"key\": \"r\", \"operator\": "
+	"\"<\", \"value\": 0}]",
+	"[{\"key\": \"r\", \"operator\": \">=\", \"value\": 1}, {\"key\": \"f\", \"operator\": "
+	"\"<\", \"value\": -10}]",
+	"[{\"key\": \"r\", \"operator\": \">=\", \"value\": 2}, {\"key\": \"r\", \"operator\": "
+	"\"in\", \"value\": [2, 3, \"2\", true]}]",
+	"{\"filters\": [{\"key\": \"r\", \"operator\": \"<\", \"value\": 0}, {\"key\": \"s\", "
+	"\"value\": \"a\"}], \"condition\": \"or\"}",
+	"{\"filters\": [{\"key\": \"r\", \"operator\": \"<\", \"value\": 0}, {\"key\": \"r\", "
+	"\"value\": 2}], \"condition\": \"or\"}",
+	"[{\"key\": \"r\", \"operator\": \">\", \"value\": 1}, {\"filters\": [{\"key\": \"r\", "
+	"\"operator\": \"<\", \"value\": 3}, {\"key\": \"f\", \"operator\": \">\", \"value\": -5}], "
+	"\"condition\": \"or\"}]",
+};
+
+static const char *const lookalikes[] = {
+	"[{\"key\": \"r\", \"operator\": \"nin\", \"value\": [2, 2.0000000000000004, 1e999]}]",
+	"[{\"key\": \"r\", \"operator\": \"nin\", \"value\": [-1e999, 1.9999999999999998, 2]}]",
+	"[{\"key\": \"r\", \"operator\": \"!=\", \"value\": 2}]",
+	"[{\"key\": \"r\", \"operator\": \"!=\", \"value\": [2]}]",
+	"[{\"key\": \"r\", \"value\": [2]}]",
+	"[{\"key\": \"r\", \"operator\": \"contains\", \"value\": 2}]",
+	"[{\"key\": \"r\", \"operator\": \"any\", \"value\": [2, 3]}]",
+	"[{\"key\": \"r\", \"operator\": \"all\", \"value\": [2]}]",
+	"[{\"key\": \"r\", \"operator\": \"all\", \"value\": []}]",
+	"[{\"key\": \"r\", \"operator\": \"is_empty\"}]",
+	"[{\"key\": \"s\", \"operator\": \"text_match\", \"value\": \"A\"}]",
+	"[{\"key\": \"r\", \"operator\": \">=\", \"value\": 1}, {\"key\": \"r\", "
+	"\"operator\": \"!=\", \"value\": 2}]",
+};
+
+/* Every operator on every key over bounds of each kind, and groups. */
+static size_t make_rfilters(struct rfilter *out)
+{
+	static const char *ops[] = { ">", ">=", "<", "<=" };
+	const char *keys[] = { "r", "f", "s", "missing", longkey };
+	size_t n = 0;
+	char err[200];
+	for (size_t k = 0; k < 5; k++)
+		for (size_t o = 0; o < 4; o++)
+			for (size_t b = 0; b < NEDGES + 3; b++) {
+				cJSON *leaf = cJSON_CreateObject();
+				int num = 1;
+				cJSON_AddStringToObject(leaf, "key", keys[k]);
+				cJSON_AddStringToObject(leaf, "operator", ops[o]);
+				if (b < NEDGES) {
+					cJSON_AddItemToObject(leaf, "value", number(edges[b]));
+					num = isfinite(edges[b]);
+				} else if (b == NEDGES + 2) {
+					cJSON_AddStringToObject(leaf, "value", "2");
+					num = 0;
+				} else {
+					cJSON_AddBoolToObject(leaf, "value", b == NEDGES);
+				}
+				filter_parse(leaf, &out[n].f, err, sizeof(err));
+				out[n++].exact = num && k < 4;
+				cJSON_Delete(leaf);
+			}
+	for (size_t g = 0; g < sizeof(range_groups) / sizeof(range_groups[0]); g++) {
+		cJSON *j = json_parse(range_groups[g], strlen(range_groups[g]));
+		filter_parse(j, &out[n].f, err, sizeof(err));
+		out[n++].exact = 1;
+		cJSON_Delete(j);
+	}
+	/* Not ranges, though some look alike (the first nin answers every
+	 * number probe as "< 2" would: true below 2 and at -inf, false at 2,
+	 * just above and at +inf, 1e999 being inf; but it is true on 3): the
+	 * index must not take them for ranges. "!=" restricts nothing, so an
+	 * "and" is narrowed by its range only. */
+	for (size_t g = 0; g < sizeof(lookalikes) / sizeof(lookalikes[0]); g++) {
+		cJSON *j = json_parse(lookalikes[g], strlen(lookalikes[g]));
+		filter_parse(j, &out[n].f, err, sizeof(err));
+		out[n++].exact = 0;
+		cJSON_Delete(j);
+	}
+	return n;
+}
+
+static void check_ranges(const struct fidx *fx, cJSON **meta, size_t n, const struct rfilter *rf,
+			 size_t nrf, int round)
+{
+	int superset = 1, exact = 1, counted = 1;
+	size_t restricted = 0, nexact = 0;
+	char err[200];
+	int rc = fidx_check(fx, err, sizeof(err));
+	ok(rc == 0, "ranges round %d (%zu rows): cross references hold%s%s", round, n,
+	   rc ? ": " : "", rc ? err : "");
+	for (size_t i = 0; i < nrf; i++) {
+		uint64_t *bits;
+		size_t count, pop = 0;
+		if (!rf[i].f || fidx_candidates(fx, rf[i].f, n, &bits, &count)) {
+			superset = 0;
+			continue;
+		}
+		if (rf[i].exact && !bits) {
+			diag("ranges round %d filter %zu: not restricted", round, i);
+			exact = 0;
+		}
+		int said = 0;	/* one line per filter */
+		for (size_t r = 0; r < n; r++) {
+			int match = filter_match(rf[i].f, meta[r]);
+			int in = !bits || (bits[r >> 6] >> (r & 63) & 1);
+			pop += in;
+			if (match && !in) {
+				if (!said++)
+					diag("ranges round %d filter %zu: row %zu matches, no "
+					     "candidate", round, i, r);
+				superset = 0;
+			}
+			if (bits && rf[i].exact && match != in) {
+				if (!said++)
+					diag("ranges round %d filter %zu: row %zu is a candidate, "
+					     "no match", round, i, r);
+				exact = 0;
+			}
+		}
+		counted &= pop == count;
+		restricted += bits != NULL;
+		nexact += rf[i].exact;
+		free(bits);
+	}
+	ok(superset, "ranges round %d: every matching row is a candidate (%zu filters, %zu "
+	   "restricted)", round, nrf, restricted);
+	ok(exact, "ranges round %d: %zu filters with number bounds get exactly their rows", round,
+	   nexact);
+	ok(counted, "ranges round %d: counts equal the bitmaps' bits", round);
+}
+
+/* A model of the rows' metadata beside an index: rows appended, their
+ * metadata changed (or dropped), rows removed with the last moving into the
+ * hole; the candidates checked against filter_match on every row. */
+static void check_range_index(void)
+{
+	struct fidx *fx;
+	size_t cap = 4096, n = 0, nrf;
+	cJSON **meta = calloc(cap, sizeof(*meta));
+	struct rfilter *rf = calloc(5 * 4 * (NEDGES + 3) + 32, sizeof(*rf));
+	memset(longkey, 'k', FIDX_MAX_KEY + 1);
+	nrf = make_rfilters(rf);
+	fidx_new(&fx);
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < (round ? 400 : 1500); i++) {
+			uint32_t what = n && round ? rng() % 20 : 0;
+			size_t r = n ? rng() % n : 0;
+			if (what < 9 && n < cap) { /* append */
+				meta[n] = rmeta();
+				fidx_set_row(fx, n, meta[n]);
+				n++;
+			} else if (what < 14) { /* new metadata for a row */
+				cJSON_Delete(meta[r]);
+				meta[r] = what == 13 ? NULL : rmeta();
+				fidx_set_row(fx, r, meta[r]);
+			} else { /* remove: the last row moves into the hole */
+				fidx_remove_row(fx, r, n - 1);
+				cJSON_Delete(meta[r]);
+				meta[r] = meta[n - 1];
+				meta[--n] = NULL;
+			}
+		}
+		check_ranges(fx, meta, n, rf, nrf, round);
+	}
+	while (n) {
+		size_t r = rng() % n;
+		fidx_remove_row(fx, r, n - 1);
+		cJSON_Delete(meta[r]);
+		meta[r] = meta[n - 1];
+		meta[--n] = NULL;
+	}
+	size_t postings, entries, rows;
+	char err[200];
+	fidx_counts(fx, &postings, &entries, &rows);
+	ok(postings == 0 && entries == 0 && rows == 0 && !fidx_check(fx, err, sizeof(err)),
+	   "ranges: every row removed, the index is empty");
+	fidx_free(fx);
+	for (size_t i = 0; i < nrf; i++)
+		filter_free(rf[i].f);
+	free(rf);
+	free(meta);
+}
+
+/* A range over many values that holds on most rows restricts nothing (its
+ * bitmap would cost a good part of the scan it cannot shorten); selective
+ * ranges on the same key, and dense ones over few values, restrict. */
+static void check_dense_ranges(void)
+{
+	static const struct {
+		const char *json;
+		size_t rows;	/* 0: no restriction */
+	} cases[] = {
+		{ "[{\"key\": \"u\", \"operator\": \">=\", \"value\": 0}]", 0 },
+		{ "[{\"key\": \"u\", \"operator\": \"<\", \"value\": 400}]", 400 },
+		{ "[{\"key\": \"u\", \"operator\": \">=\", \"value\": 20000}, {\"key\": \"u\", "
+		  "\"operator\": \"<\", \"value\": 20400}]", 400 },
+		{ "[{\"key\": \"u\", \"operator\": \">=\", \"value\": 0}, {\"key\": \"b\", "
+		  "\"value\": 7}]", 400 },
+		{ "[{\"key\": \"b\", \"operator\": \">=\", \"value\": 7}]", 37200 },
+	};
+	struct fidx *fx;
+	size_t n = 40000, good = 0;
+	char err[200];
+	fidx_new(&fx);
+	for (size_t i = 0; i < n; i++) {
+		cJSON *m = cJSON_CreateObject();
+		cJSON_AddNumberToObject(m, "u", (double)(i * 7919 % n)); /* each row its own */
+		cJSON_AddNumberToObject(m, "b", (double)(i % 100));
+		fidx_set_row(fx, i, m);
+		cJSON_Delete(m);
+	}
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		cJSON *j = json_parse(cases[c].json, strlen(cases[c].json));
+		struct filter *f;
+		uint64_t *bits;
+		size_t count;
+		filter_parse(j, &f, err, sizeof(err));
+		fidx_candidates(fx, f, n, &bits, &count);
+		if (cases[c].rows ? bits && count == cases[c].rows : !bits && count == n)
+			good++;
+		else
+			diag("dense case %zu: %s, %zu rows", c, bits ? "restricted" : "unrestricted",
+			     count);
+		free(bits);
+		filter_free(f);
+		cJSON_Delete(j);
+	}
+	ok(good == sizeof(cases) / sizeof(cases[0]) && !fidx_check(fx, err, sizeof(err)),
+	   "40000 rows, a number each: a range on most of them restricts nothing, the "
+	   "selective ones and one over few values do (%zu of %zu)", good,
+	   sizeof(cases) / sizeof(cases[0]));
+	fidx_free(fx);
+}
+
 int main(void)
 {
 	struct state *st;
@@ -318,6 +679,8 @@ int main(void)
 		mutate(st, 3000);
 	}
 	check_mmr(st);
+	check_range_index();
+	check_dense_ranges();
 	/* Remove everything: the index empties. */
 	for (int i = 0; i < NODES; i++) {
 		snprintf(id, sizeof(id), "n%04d", i);
