@@ -122,22 +122,6 @@ static void hkey(uint64_t h, char out[KEYLEN])
 	snprintf(out, KEYLEN, "%016" PRIx64, h);
 }
 
-/* vecindex.c's exact_cos, operation for operation: the scores must be
- * bit-equal to the exact search's (tests/it_ann.sh compares them). */
-static float exact_cos(const float *r, const float *q, uint32_t dim, double qnorm)
-{
-	if (qnorm == 0)
-		return 0;
-	double dot = 0, rr = 0;
-	for (uint32_t i = 0; i < dim; i++) {
-		dot += (double)r[i] * q[i];
-		rr += (double)r[i] * r[i];
-	}
-	if (rr == 0)
-		return 0;
-	return (float)(dot / (sqrt(rr) * qnorm));
-}
-
 static double norm_d(const float *v, uint32_t dim)
 {
 	double s = 0;
@@ -848,7 +832,7 @@ static void offer(struct scan *s, const char *id)
 		s->cap = cap;
 	}
 	s->out[s->n++] = (struct cand){ vecindex_id(s->vi, (size_t)row),
-					exact_cos(vecindex_row(s->vi, (size_t)row), s->q,
+					vecindex_cosine(vecindex_row(s->vi, (size_t)row), s->q,
 						  vecindex_dim(s->vi), s->qnorm) };
 }
 

@@ -255,7 +255,7 @@ const float *vecindex_row(const struct vecindex *vi, size_t row)
 /* The reference score. Plain scalar double loops: no reassociation (do not
  * build with -ffast-math), so the result depends only on the two vectors.
  * Never called from a target("fma") function, so no contraction either. */
-static float exact_cos(const float *r, const float *q, uint32_t dim, double qnorm)
+float vecindex_cosine(const float *r, const float *q, uint32_t dim, double qnorm)
 {
 	if (qnorm == 0)
 		return 0;
@@ -478,14 +478,14 @@ void vi_offer(struct search *s, struct part *p, size_t row, int kept)
 		/* Filter first: a rejected row then costs no exact scoring. */
 		if (!kept && !vi_keep(s, row))
 			return;
-		h.score = exact_cos(r, s->q, vi->dim, s->qnorm);
+		h.score = vecindex_cosine(r, s->q, vi->dim, s->qnorm);
 		p->heap[p->len] = h;
 		sift_up(vi, p->heap, p->len++);
 		if (p->len == s->k)
 			p->thr = p->heap[0].score - s->margin;
 		return;
 	}
-	h.score = exact_cos(r, s->q, vi->dim, s->qnorm);
+	h.score = vecindex_cosine(r, s->q, vi->dim, s->qnorm);
 	/* The filter last: it may be the costliest step. */
 	if (!worse(vi, &p->heap[0], &h) || (!kept && !vi_keep(s, row)))
 		return;

@@ -55,6 +55,11 @@ long vecindex_find(const struct vecindex *vi, const char *id);
 const char *vecindex_id(const struct vecindex *vi, size_t row);
 const float *vecindex_row(const struct vecindex *vi, size_t row);
 
+/* The score every search reports: cosine(row, q) in double, as a float,
+ * qnorm = |q| in double (0 scores 0). Anything that reports scores beside
+ * a search (ann.c) calls this, so equal rows get bit-equal scores. */
+float vecindex_cosine(const float *row, const float *q, uint32_t dim, double qnorm);
+
 /* Called per candidate row; return 1 to keep it, 0 to skip it. */
 typedef int (*vecindex_filter_fn)(void *ctx, size_t row, const char *id);
 

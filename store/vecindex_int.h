@@ -3,7 +3,7 @@
  * scan) and vecbatch.c (batches). Nothing else includes this.
  *
  * The invariant every kernel keeps: a row enters a result only through
- * vi_offer, which scores it with exact_cos in vecindex.c (scalar double,
+ * vi_offer, which scores it with vecindex_cosine in vecindex.c (scalar double,
  * reported as float) and orders hits by (score desc, id asc), and the
  * filter says yes. Kernels differ only in how
  * they screen rows before offering them, and screening may only skip a row
