@@ -269,7 +269,9 @@ static int xml_parse(const char *s, size_t n, struct xnode **rootp)
 		} else if (at(&p, "<![CDATA[")) {
 			size_t start = p.pos + 9, end;
 			p.pos = start;
+			/* no NUL, as in text: it would cut the string short */
 			if (!cur || (rc = skip_past(&p, "]]>", &end)) ||
+			    memchr(p.s + start, '\0', end - start) ||
 			    (rc = buf_add(&cur->text, p.s + start, end - start)))
 				goto fail_badmsg;
 		} else if (at(&p, "<!")) {
@@ -381,7 +383,8 @@ static int parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-/* "2013-05-24T00:00:00.000Z" -> ns since the epoch; 0 when unparsable. */
+/* "2013-05-24T00:00:00.000Z" -> ns since the epoch; 0 when unparsable or
+ * outside what int64_t nanoseconds hold (years 1678 to 2261). */
 static int64_t parse_iso8601(const char *s)
 {
 	struct tm tm;
@@ -398,7 +401,7 @@ static int64_t parse_iso8601(const char *s)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	time_t t = timegm(&tm);
-	if (t == (time_t)-1)
+	if (t == (time_t)-1 || t <= INT64_MIN / 1000000000 || t >= INT64_MAX / 1000000000)
 		return 0;
 	return (int64_t)t * 1000000000 + frac;
 }

@@ -23,10 +23,40 @@ static int get_u64(const cJSON *o, const char *name, uint64_t *v)
 	return 0;
 }
 
+/* 1 when s is valid UTF-8 (no overlong forms, surrogates or code points
+ * past U+10FFFF): what the renderer writes back unchanged. */
+static int utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s++, n, cp, min;
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07, min = 0x10000;
+		else
+			return 0;
+		for (; n; n--, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (*s & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+	}
+	return 1;
+}
+
+/* A string field; refused unless it would render back as it is (a segment
+ * key that changed on the way out would name another object). */
 static int get_str(const cJSON *o, const char *name, char *dst, size_t len)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
-	if (!cJSON_IsString(it) || strlen(it->valuestring) >= len)
+	if (!cJSON_IsString(it) || strlen(it->valuestring) >= len ||
+	    !utf8_valid((const unsigned char *)it->valuestring))
 		return -EBADMSG;
 	memcpy(dst, it->valuestring, strlen(it->valuestring) + 1);
 	return 0;

@@ -523,14 +523,8 @@ static int ts_hash(const char *type, const cJSON *start, const cJSON *end, const
 	}
 	if (!rc)
 		rc = buf_adds(&s, " endCharIdx=");
-	if (!rc) {
-		int has = end && !cJSON_IsNull(end);
-		if (has && cJSON_IsNumber(end))
-			js_number_str(end->valuedouble, tmp);
-		else if (has && cJSON_IsString(end))
-			snprintf(tmp, sizeof(tmp), "%.31s", end->valuestring);
-		rc = buf_adds(&s, has ? tmp : "undefined");
-	}
+	if (!rc) /* any type: the node keeps whatever endCharIdx it was given */
+		rc = end && !cJSON_IsNull(end) ? js_str(end, 0, &s) : buf_adds(&s, "undefined");
 	if (!rc)
 		rc = buf_add(&s, cp, cl);
 	if (!rc) {
@@ -700,6 +694,8 @@ static cJSON *ts_node(const struct state *st, const cJSON *py, const char **type
 		cJSON_Delete(r);
 	}
 	rels = get(py, "relationships");
+	if (!cJSON_IsObject(rels))
+		rels = NULL; /* an array's items have no names */
 	cJSON_ArrayForEach(it, rels) {
 		if (!ok)
 			break;
