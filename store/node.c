@@ -235,10 +235,35 @@ static int take_embedding(cJSON *node, float **emb, size_t *emb_len, char *err,
 	return 0;
 }
 
+int node_too_deep(const char *p, size_t n)
+{
+	int depth = 0, in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (in_str) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				in_str = 0;
+		} else if (p[i] == '"') {
+			in_str = 1;
+		} else if ((p[i] == '{' || p[i] == '[') && ++depth > NODE_MAX_DEPTH) {
+			return 1;
+		} else if (p[i] == '}' || p[i] == ']') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
 int node_parse_user(const char *json, size_t len, const char *expect_id, cJSON **node,
 		    float **emb, size_t *emb_len, char *err, size_t errlen)
 {
 	*node = NULL;
+	if (node_too_deep(json, len)) {
+		snprintf(err, errlen, "nests deeper than %d levels (its exports could not "
+			 "be read back)", NODE_MAX_DEPTH);
+		return -EINVAL;
+	}
 	cJSON *root = json_parse(json, len);
 	if (!root) {
 		snprintf(err, errlen, "not valid JSON");

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "jsonutil.h"
 
 /* The SimpleDirectoryReader-style metadata of a document at doc path
  * (relative to the docs folder): file_path, file_name, file_type, file_size,
@@ -55,6 +56,13 @@ int node_set_source(cJSON *node, const char *doc_id, const cJSON *new_meta);
  * not a list of finite numbers, text not a string). */
 int node_parse_user(const char *json, size_t len, const char *expect_id, cJSON **node,
 		    float **emb, size_t *emb_len, char *err, size_t errlen);
+
+/* The exports put a node 4 levels down (persist-ts/index_store.json:
+ * {"docstore/data": {id: {"nodesDict": {node id: node}}}}) and must import
+ * again, so a node may nest NODE_MAX_DEPTH levels (counting its own). */
+#define NODE_MAX_DEPTH (JSON_MAX_DEPTH - 4)
+/* 1 when the JSON text p[0..n) nests deeper than NODE_MAX_DEPTH. */
+int node_too_deep(const char *p, size_t n);
 
 /* Borrowed views into a node (NULL when absent). */
 const char *node_id(const cJSON *node);

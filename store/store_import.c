@@ -25,6 +25,7 @@
 
 #include "jsonutil.h"
 #include "map.h"
+#include "node.h"
 #include "pyjson.h"
 #include "store_int.h"
 
@@ -44,31 +45,13 @@ static int put_text(struct import_ctx *c, const char *coll, const char *key, con
 	return txn_add(c->t, FRAME_PUT, coll, key, val, len, 0, 0);
 }
 
-/* The exports put a node 4 levels down (persist-ts/index_store.json:
- * {"docstore/data": {id: {"nodesDict": {node id: node}}}}) and must import
- * again, so a node may nest JSON_MAX_DEPTH - 4 levels (counting its own). */
-#define NODE_MAX_DEPTH (JSON_MAX_DEPTH - 4)
-
-static int node_too_deep(struct import_ctx *c, const char *key, const char *p, size_t n)
+static int node_nests_too_deep(struct import_ctx *c, const char *key, const char *p, size_t n)
 {
-	int depth = 0, in_str = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (in_str) {
-			if (p[i] == '\\')
-				i++;
-			else if (p[i] == '"')
-				in_str = 0;
-		} else if (p[i] == '"') {
-			in_str = 1;
-		} else if ((p[i] == '{' || p[i] == '[') && ++depth > NODE_MAX_DEPTH) {
-			snprintf(c->err, sizeof(c->err), "node \"%.80s\" nests deeper than %d levels",
-				 key, NODE_MAX_DEPTH);
-			return 1;
-		} else if (p[i] == '}' || p[i] == ']') {
-			depth--;
-		}
-	}
-	return 0;
+	if (!node_too_deep(p, n))
+		return 0;
+	snprintf(c->err, sizeof(c->err), "node \"%.80s\" nests deeper than %d levels", key,
+		 NODE_MAX_DEPTH);
+	return 1;
 }
 
 /* docstore/data: {"__data__": node, "__type__": ...} -> node text. */
@@ -82,7 +65,7 @@ static int import_node(void *ctx, const char *key, const char *val, size_t len)
 			 key);
 		return -EINVAL;
 	}
-	if (node_too_deep(c, key, data, dlen))
+	if (node_nests_too_deep(c, key, data, dlen))
 		return -EINVAL;
 	return put_text(c, COLL_NODES, key, data, dlen);
 }
@@ -573,7 +556,7 @@ static int ts_import_node(void *ctx, const char *key, const char *val, size_t le
 	rc = rc ? rc : wrc;
 	if (!rc && !json_text_valid(out.data, out.len))
 		rc = -EINVAL; /* cannot happen: every span was valid */
-	if (!rc && node_too_deep(&x->c, key, out.data, out.len))
+	if (!rc && node_nests_too_deep(&x->c, key, out.data, out.len))
 		rc = -EINVAL;
 	if (rc == -EINVAL && !x->c.err[0])
 		snprintf(x->c.err, sizeof(x->c.err), "node \"%.80s\" is not a TS node", key);

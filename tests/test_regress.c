@@ -9,6 +9,7 @@
 
 #include "../backends/s3_xml.h"
 #include "../store/manifest.h"
+#include "../store/node.h"
 #include "../store/persist.h"
 #include "../store/store.h"
 #include "tap.h"
@@ -342,6 +343,27 @@ static void persist_node_depth(void)
 		free(fits);
 		store_close(s);
 	}
+	/* The same bound for a node written into docstore/. */
+	struct store *s = open_store();
+	if (!ok(s != NULL, "docstore: open a store"))
+		return;
+	for (int depth = 508; depth <= 509; depth++) {
+		struct buf b = BUF_INIT;
+		buf_addf(&b, "{\"id_\": \"d%d\", \"text\": \"t\", \"metadata\": ", depth);
+		for (int i = 1; i < depth; i++)
+			buf_adds(&b, "{\"a\": ");
+		buf_adds(&b, "1");
+		for (int i = 0; i < depth; i++)
+			buf_adds(&b, "}");
+		char id[16];
+		snprintf(id, sizeof(id), "d%d", depth);
+		is_int(store_node_write(s, id, b.data, b.len), depth <= NODE_MAX_DEPTH ? 0 : -EINVAL,
+		       depth <= NODE_MAX_DEPTH ? "docstore: a node nesting 508 levels is stored"
+					       : "docstore: a node nesting 509 levels is refused");
+		buf_release(&b);
+	}
+	ok(renders_import_again(s), "docstore: every file renders and imports again");
+	store_close(s);
 }
 
 int main(void)
