@@ -51,7 +51,11 @@ static int move_to_reservation(struct bigmem *m, size_t bytes)
 {
 	size_t len = round_up(bytes * 2 > BIGMEM_RESERVE ? bytes * 2 : BIGMEM_RESERVE, HUGE_PAGE);
 	char *base = len >= bytes ? reserve(len) : NULL;
-	if (!base) /* RLIMIT_AS: just what is needed, twice */
+	/* Refused (RLIMIT_AS, valgrind's address space): a quarter as much,
+	 * down to twice what is needed. */
+	while (!base && len / 4 >= round_up(bytes * 2, HUGE_PAGE) && bytes * 2 > bytes)
+		base = reserve(len /= 4);
+	if (!base)
 		base = (len = round_up(bytes * 2, HUGE_PAGE)) >= bytes ? reserve(len) : NULL;
 	size_t size = round_up(bytes, HUGE_PAGE);
 	if (!base || commit(base, 0, size)) {

@@ -12,8 +12,9 @@
  *
  * Invariants: data is NULL (nothing allocated) or aligned to at least
  * `align` bytes; the first `size` bytes are usable; growing keeps the
- * contents and moves data only when a reservation is exhausted (larger
- * than BIGMEM_RESERVE) or when an array passes BIGMEM_MIN. Not thread
+ * contents and moves data only when a reservation is exhausted (64 GiB,
+ * or less where the address space is limited: RLIMIT_AS, valgrind) or
+ * when an array passes BIGMEM_MIN. Not thread
  * safe: the owner locks.
  */
 #ifndef STORE_BIGMEM_H
