@@ -197,7 +197,8 @@ static int cand(double d, const char *d17, int dp17, int p, char digits[20], int
  * multiple of 10^j* is the shortest round-trip, nearest to d: what dtoa's
  * shortest mode gives. Powers of two (a lopsided interval) and exact ties
  * between two candidates are left to the printf path. About 4x faster;
- * tests/test_persist.c compares both on millions of values. */
+ * tests/test_persist.c compares both on 200,000 values and the edges of
+ * every exponent (5 M random values when this was written). */
 
 typedef unsigned __int128 u128;
 
