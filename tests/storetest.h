@@ -1,7 +1,8 @@
 /* tests/storetest.h - what the store-level tests share: reading whole
  * files, finding the fixtures in tests/fixtures/ (test_persist,
- * test_import_ts), and counting what an open store holds (test_store,
- * test_import_ts).
+ * test_import_ts), counting what an open store holds (test_store,
+ * test_import_ts), and rendering a persist file of an open store
+ * (test_import_ts, test_regress).
  */
 #ifndef TESTS_STORETEST_H
 #define TESTS_STORETEST_H
@@ -12,9 +13,20 @@
 
 #include "store/buf.h"
 #include "store/map.h"
+#include "store/persist.h"
 #include "store/state.h"
 #include "store/store.h"
 #include "store/vecindex.h"
+
+/* Persist file f of s, rendered into out (reset first). */
+static inline int render(struct store *s, enum persist_file f, struct buf *out)
+{
+	buf_reset(out);
+	const struct state *st = store_read_begin(s);
+	int rc = persist_render_buf(st, store_index_id(s), store_dim(s), f, out);
+	store_read_end(s);
+	return rc;
+}
 
 /* The whole file at path, malloc'd; NULL if it cannot be opened. */
 static inline char *slurp(const char *path, size_t *len)

@@ -18,15 +18,6 @@
 #include "tests/tap.h"
 
 static char dir[64];
-static int render(struct store *s, enum persist_file f, struct buf *out)
-{
-	buf_reset(out);
-	const struct state *st = store_read_begin(s);
-	int rc = persist_render_buf(st, store_index_id(s), store_dim(s), f, out);
-	store_read_end(s);
-	return rc;
-}
-
 /* The span at path a/b (b may be NULL) of JSON text t. */
 static int span2(const char *t, size_t n, const char *a, const char *b, const char **v,
 		 size_t *vl)

@@ -12,6 +12,7 @@
 #include "../store/node.h"
 #include "../store/persist.h"
 #include "../store/store.h"
+#include "storetest.h"
 #include "tap.h"
 
 #define MANIFEST_HEAD "{\"format\": \"ragfs-store\", "
@@ -191,15 +192,6 @@ static struct store *open_store(void)
 	if (store_open(&o, &s, err, sizeof(err)))
 		diag("store_open: %s", err);
 	return s;
-}
-
-static int render(struct store *s, enum persist_file f, struct buf *out)
-{
-	buf_reset(out);
-	const struct state *st = store_read_begin(s);
-	int rc = persist_render_buf(st, store_index_id(s), store_dim(s), f, out);
-	store_read_end(s);
-	return rc;
 }
 
 /* Every persist file renders, and each render imports again. */
