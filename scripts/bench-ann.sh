@@ -15,12 +15,17 @@
 # rows and queries (bench/annpeers.py), and ragfs through a mount (the graph
 # built by the daemon, "mode": "ann" queries through query/ files, the time a
 # remount needs to map the graph file). Writes bench/ann_results.md and
-# .tsv. Env: ANN_SIZES="100000", ANN_PEERS="hnswlib faiss", SECS=3, BUILD, WORK.
+# .tsv. Env: ANN_SIZES="100000", ANN_PEERS="hnswlib faiss", SECS=3, BUILD, WORK;
+# ANN_MOUNT=0 skips the mount part (at 1M it writes a million files and
+# waits for the daemon's build); ANN_OUT=bench/ann_results_1m (without .md)
+# writes elsewhere, e.g. to keep the 100k table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-/tmp/ragfs-bench-build}
 ANN_SIZES=${ANN_SIZES:-100000}
 ANN_PEERS=${ANN_PEERS-hnswlib faiss}
+ANN_MOUNT=${ANN_MOUNT:-1}
+ANN_OUT=${ANN_OUT:-bench/ann_results}
 SECS=${SECS:-3}
 DIM=384
 WORK=${WORK:-$(mktemp -d /tmp/ragfs-bench-ann.XXXXXX)}
@@ -47,7 +52,9 @@ for n in $ANN_SIZES; do
 	for p in $ANN_PEERS; do
 		"$PY" bench/annpeers.py "$p" "$WORK" "$n" "$DIM" | tee -a "$TSV"
 	done
-	if [ -w /dev/fuse ] || [ "$(id -u)" = 0 ]; then
+	if [ "$ANN_MOUNT" = 0 ]; then
+		echo -e "skip\tmount\tmount part skipped (ANN_MOUNT=0)" >>"$TSV"
+	elif [ -w /dev/fuse ] || [ "$(id -u)" = 0 ]; then
 		"$PY" bench/annpeers.py mount "$WORK" "$n" "$DIM" "$BUILD/fs/ragfs" | tee -a "$TSV" ||
 			echo -e "skip\tmount\tmount run failed" >>"$TSV"
 	else
@@ -56,7 +63,7 @@ for n in $ANN_SIZES; do
 	rm -f "$WORK"/ann_data.f32 "$WORK"/ann_queries.f32 "$WORK"/ann_truth.i32
 done
 echo -e "note\tload after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$TSV"
-"$PY" bench/annpeers.py report "$TSV" bench/ann_results.md
-cp "$TSV" bench/ann_results.tsv
-echo "wrote bench/ann_results.md" >&2
+"$PY" bench/annpeers.py report "$TSV" "$ANN_OUT.md"
+cp "$TSV" "$ANN_OUT.tsv"
+echo "wrote $ANN_OUT.md" >&2
 [ -n "${KEEP:-}" ] || rm -rf "$WORK"
