@@ -3,13 +3,7 @@
 # the server is down, the work waits in status.json, and nothing is lost.
 . "$(dirname "$0")/lib.sh"
 setup
-HERE=$(cd "$(dirname "$0")" && pwd)
-: > "$WORK/server.out"
-python3 "$HERE/fake_embed_server.py" --port 0 --dim 16 > "$WORK/server.out" 2>"$WORK/server.err" &
-SERVER=$!
-for _ in $(seq 1 50); do PORT=$(head -1 "$WORK/server.out" | tr -dc 0-9); [ -n "$PORT" ] && break; sleep 0.1; done
-trap 'kill $SERVER 2>/dev/null; teardown' EXIT
-URL="http://127.0.0.1:$PORT"
+start_embed_server 16
 control() { python3 -c "import urllib.request,sys; urllib.request.urlopen(urllib.request.Request('$URL/control', data=sys.argv[1].encode(), headers={'Content-Type': 'application/json'})).read()" "$1"; }
 status() { python3 -c "import json; d=json.load(open('$MNT/.ragfs/status.json')); print(d['$1'])"; }
 wait_drained() {

@@ -8,13 +8,7 @@
 # does nothing.
 . "$(dirname "$0")/lib.sh"
 setup
-HERE=$(cd "$(dirname "$0")" && pwd)
-: > "$WORK/server.out"
-python3 "$HERE/fake_embed_server.py" --port 0 --dim 16 > "$WORK/server.out" 2>"$WORK/server.err" &
-SERVER=$!
-for _ in $(seq 1 50); do PORT=$(head -1 "$WORK/server.out" | tr -dc 0-9); [ -n "$PORT" ] && break; sleep 0.1; done
-trap 'kill $SERVER 2>/dev/null; teardown' EXIT
-URL="http://127.0.0.1:$PORT"
+start_embed_server 16
 HTTP="embed=http,embed_url=$URL,embed_model=fake,dim=16,chunk_size=32,chunk_overlap=4"
 control() { python3 -c "import urllib.request,sys; urllib.request.urlopen(urllib.request.Request('$URL/control', data=sys.argv[1].encode(), headers={'Content-Type': 'application/json'})).read()" "$1"; }
 requests() { python3 -c "import json,urllib.request; print(json.load(urllib.request.urlopen('$URL/stats'))['requests'])"; }

@@ -192,6 +192,20 @@ teardown() {
 	rm -rf "$WORK"
 }
 
+# start_embed_server DIM: the fake OpenAI-compatible embedding server
+# (tests/fake_embed_server.py) on a free port, stopped on exit; sets SERVER
+# (its pid), PORT and URL. Its stdout (the port, then request lines) goes to
+# $WORK/server.out.
+start_embed_server() {
+	: > "$WORK/server.out"
+	python3 "$(dirname "${BASH_SOURCE[0]}")/fake_embed_server.py" --port 0 --dim "$1" \
+		> "$WORK/server.out" 2>"$WORK/server.err" &
+	SERVER=$!
+	for _ in $(seq 1 50); do PORT=$(head -1 "$WORK/server.out" | tr -dc 0-9); [ -n "$PORT" ] && break; sleep 0.1; done
+	trap 'kill $SERVER 2>/dev/null; teardown' EXIT
+	URL="http://127.0.0.1:$PORT"
+}
+
 done_testing() {
 	scan_log
 	echo "1..$T_N"
