@@ -466,8 +466,14 @@ static int run_batch(struct store *s, struct embedder *target, char **ids, size_
 			}
 			cJSON_Delete(node);
 		}
-		rc = store_write_end(s, &t, rc);
+		if (!rc)
+			rc = store_commit_locked(s, &t);
+		txn_free(&t);
+	} else {
+		pthread_rwlock_wrlock(&s->lock); /* nothing to commit: the counts, locked */
 	}
+	/* Still under the write lock: status.json (under the read lock) sees
+	 * the new vectors and the smaller queue together. */
 	if (!rc) {
 		pthread_mutex_lock(&s->re.lock);
 		s->re.queued = s->re.queued > n ? s->re.queued - n : 0;
@@ -476,6 +482,7 @@ static int run_batch(struct store *s, struct embedder *target, char **ids, size_
 			s->re.first_ns = now_ns();
 		pthread_mutex_unlock(&s->re.lock);
 	}
+	pthread_rwlock_unlock(&s->lock);
 	for (size_t i = 0; texts && i < k; i++)
 		free(texts[i]);
 	free(texts);
@@ -632,15 +639,15 @@ void store_reembed_status(struct store *s, cJSON *o)
 	struct vecindex *next = state_next_vectors(s->st);
 	int active = s->re.target != NULL;
 	size_t done = vecindex_count(active ? next : state_vectors(s->st));
-	store_read_end(s);
 	pthread_mutex_lock(&s->re.lock);
+	size_t queued = active ? s->re.queued : 0; /* updated with done (run_batch) */
+	store_read_end(s);
 	if (!active && !s->re.done_ns) { /* not re-embedding, nor done in this mount */
 		pthread_mutex_unlock(&s->re.lock);
 		cJSON_AddNullToObject(o, "reembed");
 		return;
 	}
 	cJSON *r = cJSON_AddObjectToObject(o, "reembed");
-	size_t queued = active ? s->re.queued : 0;
 	int64_t first = s->re.first_ns, end = s->re.done_ns ? s->re.done_ns : now_ns();
 	double secs = first ? (double)(end - first) / 1e9 : 0;
 	double rate = secs > 0 ? (double)s->re.embedded / secs : 0;
