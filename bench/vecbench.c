@@ -16,7 +16,9 @@
  *            concurrent searches coalesce into sgemm batches
  *   batch64  vecbatch_run over 64 queries (blocked sgemm), per query
  *   int8     vecindex_search with the int8 copy (vec_compress=int8), and
- *   fp16     with the fp16 copy; "qinfo" lines: copy bytes, phase-2 share
+ *   fp16     with the fp16 copy; "qinfo" lines: copy bytes, phase-2 share;
+ *            with each copy also batch64_<kind> (the batch of 64 scans the
+ *            codes once) and bqps_<kind> (1/8/64 readers, coalesced)
  *   filt0    query_run (the daemon's query path) without a filter,
  *   filt1    with a 1% filter answered by the metadata index
  *            ({"bucket": 7}: rows are nodes with "bucket" = row % 100),
@@ -368,6 +370,24 @@ static double run_batch64(int qi, int nt)
 	return ms;
 }
 
+/* With a copy set: the batch of 64 on it, and coalesced readers
+ * ("batch64_int8", "bqps_int8" ...; alone = the kind's own rows). */
+static void copy_batches(const char *kind, double secs, int ncpu)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "batch64_%s", kind);
+	measure(name, 1, run_batch64, n >= 500000 ? 2 : 4, 1);
+	measure(name, ncpu, run_batch64, n >= 500000 ? 2 : 4, 1);
+	readers_coalesce = 1;
+	for (int r = 1; r <= 64; r *= 8) {
+		double e;
+		double q = qps_window(r, secs / 2, &e) / e;
+		printf("bqps_%s\t%zu\t%d\t%.3f\t-\t%.2f\t%.1f\t-\n", kind, n, r, 1e3 / q * r,
+		       (double)n * dim * sizeof(float) / 1e9 * q, q);
+	}
+	fflush(stdout);
+}
+
 /* One single-query search (the compressed copy when set). */
 static double run_single(int qi, int nt)
 {
@@ -563,6 +583,7 @@ int main(int argc, char **argv)
 		measure(vec_compress_name(kinds[ki]), 1, run_single, per2, 1);
 		measure(vec_compress_name(kinds[ki]), ncpu, run_single, per2, 1);
 		vecquant_get_stats(&q1);
+		copy_batches(vec_compress_name(kinds[ki]), secs, ncpu);
 		/* qinfo kind N copy-bytes float-bytes phase-2-share rescored encode-s */
 		printf("qinfo\t%s\t%zu\t%zu\t%zu\t%.4f\t%.1f\t%.2f\n",
 		       vec_compress_name(kinds[ki]), n, vecindex_compressed_bytes(vi),

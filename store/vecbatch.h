@@ -15,9 +15,12 @@
  * at a time while the row is in L1 (sgemm is slower than single searches
  * for a few queries). Then one top-k heap per query and participant, the
  * same screening margin and the same exact double re-score (vi_offer) as
- * the single path, so each query's result is the one it would get alone. Blocks are shared out over the vecpool threads, with
- * OpenBLAS kept at one thread (set on every batch) so its threads do not
- * fight the pool. A query with a sparse candidate bitmap is never batched:
+ * the single path, so each query's result is the one it would get alone.
+ * With a compressed copy (vec_compress) a batch below VB_SGEMM_MIN scans
+ * the codes instead, once for all its queries (vecquant_search_many), each
+ * query exactly as it would alone. Blocks are shared out over the vecpool
+ * threads, with OpenBLAS kept at one thread (set on every batch) so its
+ * threads do not fight the pool. A query with a sparse candidate bitmap is never batched:
  * it reads so few rows that it runs alone at once.
  *
  * The leader runs the other callers' filter callbacks on its own and the

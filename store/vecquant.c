@@ -7,9 +7,12 @@
  *
  * The scan splits into chunks of whole 64-row words (so the per-search
  * filter bitmaps are written by one thread per word) over vecpool. Each
- * participant keeps an approximate heap of C candidates, the bound U of
- * the rows it did not keep, and an exact heap for forced rows (phase 1)
- * or re-offered rows (phase 2).
+ * participant keeps, per query, an approximate heap of C candidates, the
+ * bound U of the rows it did not keep, and an exact heap for forced rows
+ * (phase 1) or re-offered rows (phase 2). A batch of queries shares the
+ * pass: each block of codes is scanned by every query while it is in L2,
+ * so memory is read once per batch; phase 2 re-reads only for the queries
+ * that need it.
  */
 #include "vecquant.h"
 
@@ -38,6 +41,8 @@
 #define VQ_CAND_MULT 8
 #define VQ_CAND_MIN 64
 #define VQ_MAX_THREADS 64
+/* Rows a batch's queries scan in turn while they sit in L2 (whole tiles). */
+#define VQ_BLOCK_ROWS (8 * VI_TILE)
 
 struct vecquant {
 	enum vec_compress kind;
@@ -318,24 +323,40 @@ struct qpart {
 	uint64_t rescored;
 };
 
+/* One query's compressed search. */
 struct qsearch {
 	struct search *s;
 	const struct vecquant *vq;
 	const int16_t *qi;	/* int8: the query in int16, stride values */
 	const float *qf;	/* fp16: the unit query, stride floats */
+	void *qbuf;		/* owns qi or qf */
 	float qmul;		/* int8: 1 / the query's scale */
 	float slack;		/* (1 + del) eps_q + float rounding, del <= 1/4 */
 	size_t c;		/* candidates per participant */
 	int avx2;
-	int phase;		/* 1 or 2 */
+	int phase;		/* 1, 2, or 0: done (skipped by the pass) */
 	float t;		/* phase 2: the k-th best exact score */
-	const uint32_t *kept;	/* phase 2: phase 1's candidates, sorted */
+	uint32_t *kept;		/* phase 1's candidates (sorted for phase 2) */
 	size_t nkept;
 	/* With a filter: its verdicts in phase 1 (one bit per row). */
 	uint64_t *passed, *rejected;
-	size_t n, chunk;
+	struct qpart *parts;	/* one per participant */
+	struct ahit *ah;	/* the parts' approximate heaps */
+	struct vec_hit *ex;	/* the parts' exact heaps */
+	pthread_mutex_t flock;
+	struct part fin;	/* the result heap (the caller's hits) */
+	uint64_t rescored;
+	int second;		/* phase 2 ran */
+};
+
+/* The queries scanned together: each chunk of rows is read from memory
+ * once and scanned by every query still in the pass, in blocks small
+ * enough to stay in L2 between queries. */
+struct qbatch {
+	struct qsearch *q;
+	size_t nq, n, chunk;
+	int phase;		/* queries with this phase take part */
 	atomic_size_t next;
-	struct qpart *parts;
 };
 
 static void approx(const struct qsearch *q, size_t base, size_t m, float *out)
@@ -482,19 +503,26 @@ static void scan(struct qsearch *q, struct qpart *p, size_t lo, size_t hi)
 
 static void run_part(void *arg, unsigned slot)
 {
-	struct qsearch *q = arg;
+	struct qbatch *b = arg;
 	for (;;) {
-		size_t lo = atomic_fetch_add_explicit(&q->next, q->chunk, memory_order_relaxed);
-		if (lo >= q->n)
+		size_t lo = atomic_fetch_add_explicit(&b->next, b->chunk, memory_order_relaxed);
+		if (lo >= b->n)
 			return;
-		scan(q, &q->parts[slot], lo, q->n - lo < q->chunk ? q->n : lo + q->chunk);
+		size_t hi = b->n - lo < b->chunk ? b->n : lo + b->chunk;
+		for (size_t blo = lo; blo < hi; blo += VQ_BLOCK_ROWS) {
+			size_t bhi = hi - blo < VQ_BLOCK_ROWS ? hi : blo + VQ_BLOCK_ROWS;
+			for (size_t j = 0; j < b->nq; j++)
+				if (b->q[j].phase == b->phase)
+					scan(&b->q[j], &b->q[j].parts[slot], blo, bhi);
+		}
 	}
 }
 
-static unsigned run_phase(struct qsearch *q, unsigned nt)
+static unsigned run_phase(struct qbatch *b, int phase, unsigned nt)
 {
-	atomic_store(&q->next, 0);
-	return vecpool_run(nt, run_part, q);
+	b->phase = phase;
+	atomic_store(&b->next, 0);
+	return vecpool_run(nt, run_part, b);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -566,92 +594,142 @@ static int prepare_query(struct qsearch *q, void **buf)
 	return 0;
 }
 
-int vecquant_search(struct search *s, struct vec_hit *hits, size_t *nhits)
+/* Set q up for s (hits: room for s->k) with nt participants. 0 or
+ * -ENOMEM (then qsearch_free is still due). */
+static int qsearch_init(struct qsearch *q, struct search *s, struct vec_hit *hits, unsigned nt,
+			size_t n)
 {
-	const struct vecindex *vi = s->vi;
-	const struct vecquant *vq = vi->vq;
-	size_t k = s->k, n = vi->n;
+	const struct vecquant *vq = s->vi->vq;
+	size_t k = s->k, words = (n + 63) / 64;
+	*q = (struct qsearch){ .s = s, .vq = vq, .c = vecquant_cands(k), .phase = 1,
+			       .fin = { hits, 0, -INFINITY } };
+	q->avx2 = cpu_avx2_f16c && strcmp(vecscan_isa_name(), "scalar");
+	pthread_mutex_init(&q->flock, NULL);
+	if (prepare_query(q, &q->qbuf))
+		return -ENOMEM;
+	q->parts = malloc((size_t)nt * sizeof(*q->parts));
+	q->ah = malloc((size_t)nt * q->c * sizeof(*q->ah));
+	q->ex = malloc((size_t)nt * k * sizeof(*q->ex));
+	q->kept = malloc((size_t)nt * q->c * sizeof(*q->kept));
+	if (s->filter) {
+		q->passed = calloc(2 * words, sizeof(uint64_t));
+		q->rejected = q->passed ? q->passed + words : NULL;
+	}
+	if (!q->parts || !q->ah || !q->ex || !q->kept || (s->filter && !q->passed))
+		return -ENOMEM;
+	for (unsigned i = 0; i < nt; i++)
+		q->parts[i] = (struct qpart){ .h = q->ah + (size_t)i * q->c, .hthr = -INFINITY,
+					      .u = -INFINITY,
+					      .ex = { q->ex + (size_t)i * k, 0, -INFINITY } };
+	if (nt > 1)
+		s->flock = &q->flock;
+	return 0;
+}
+
+static void qsearch_free(struct qsearch *q)
+{
+	q->s->flock = NULL;
+	pthread_mutex_destroy(&q->flock);
+	free(q->qbuf);
+	free(q->parts);
+	free(q->ah);
+	free(q->ex);
+	free(q->kept);
+	free(q->passed);
+}
+
+/* After phase 1: merge the participants, score their candidates exactly
+ * and decide whether phase 2 is needed (then set up for it). */
+static void phase1_end(struct qsearch *q, unsigned used, unsigned nt)
+{
+	const struct vecindex *vi = q->s->vi;
+	size_t k = q->s->k;
+	float u = -INFINITY;
+	for (unsigned i = 0; i < used; i++) {
+		struct qpart *p = &q->parts[i];
+		u = fmaxf(u, p->u);
+		q->rescored += p->rescored + p->len;
+		for (size_t h = 0; h < p->ex.len; h++)
+			vi_heap_offer(vi, q->fin.heap, &q->fin.len, k, p->ex.heap[h]);
+		for (size_t h = 0; h < p->len; h++)
+			q->kept[q->nkept++] = p->h[h].row;
+	}
+	for (size_t i = 0; i < q->nkept; i++)
+		vi_offer(q->s, &q->fin, q->kept[i], 1);
+	float t = q->fin.len == k ? q->fin.heap[0].score : -INFINITY;
+	q->second = u != -INFINITY && !(u + q->slack < t);
+	q->phase = q->second ? 2 : 0;
+	if (!q->second)
+		return;
+	qsort(q->kept, q->nkept, sizeof(*q->kept), cmp_u32);
+	q->t = t;
+	for (unsigned i = 0; i < nt; i++) {
+		q->parts[i].ex.len = 0;
+		q->parts[i].ex.thr = -INFINITY;
+		q->parts[i].rescored = 0;
+	}
+}
+
+static void phase2_end(struct qsearch *q, unsigned used)
+{
+	for (unsigned i = 0; i < used; i++) {
+		q->rescored += q->parts[i].rescored;
+		for (size_t h = 0; h < q->parts[i].ex.len; h++)
+			vi_heap_offer(q->s->vi, q->fin.heap, &q->fin.len, q->s->k,
+				      q->parts[i].ex.heap[h]);
+	}
+	q->phase = 0;
+}
+
+int vecquant_search_many(struct search **ss, size_t nq, struct vec_hit **hits, size_t *nhits)
+{
+	if (!nq)
+		return 0;
+	const struct vecindex *vi = ss[0]->vi;
+	size_t n = vi->n;
 	pthread_once(&isa_once, isa_init);
-	struct qsearch q = { .s = s, .vq = vq, .c = vecquant_cands(k), .phase = 1, .n = n };
-	q.avx2 = cpu_avx2_f16c && strcmp(vecscan_isa_name(), "scalar");
-	void *qbuf = NULL;
-	int rc = prepare_query(&q, &qbuf);
 	/* Split as the float scan would (the int8 scan is compute-bound). */
 	unsigned nt = vi_threads_for(n * vi->dim * sizeof(float));
 	nt = nt > VQ_MAX_THREADS ? VQ_MAX_THREADS : nt;
 	/* Whole 64-row words per chunk: the filter bitmaps need no atomics. */
 	size_t chunk = VI_CHUNK / ((size_t)vi->dim * sizeof(float)) / 64 * 64;
-	q.chunk = chunk ? chunk : 64;
-	size_t words = (n + 63) / 64;
-	struct qpart parts[VQ_MAX_THREADS];
-	struct ahit *ah = malloc((size_t)nt * q.c * sizeof(*ah));
-	struct vec_hit *ex = malloc((size_t)nt * k * sizeof(*ex));
-	uint32_t *kept = malloc((size_t)nt * q.c * sizeof(*kept));
-	if (s->filter && !rc) {
-		q.passed = calloc(2 * words, sizeof(uint64_t));
-		q.rejected = q.passed ? q.passed + words : NULL;
-	}
-	if (rc || !ah || !ex || !kept || (s->filter && !q.passed)) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (unsigned i = 0; i < nt; i++)
-		parts[i] = (struct qpart){ .h = ah + (size_t)i * q.c, .hthr = -INFINITY,
-					   .u = -INFINITY,
-					   .ex = { ex + (size_t)i * k, 0, -INFINITY } };
-	q.parts = parts;
-	pthread_mutex_t flock = PTHREAD_MUTEX_INITIALIZER;
-	if (nt > 1)
-		s->flock = &flock;
-
-	/* Phase 1: the C best by approximation per participant, exactly. */
-	unsigned used = run_phase(&q, nt);
-	struct part fin = { hits, 0, -INFINITY };
-	float u = -INFINITY;
-	uint64_t rescored = 0;
-	for (unsigned i = 0; i < used; i++) {
-		struct qpart *p = &parts[i];
-		u = fmaxf(u, p->u);
-		rescored += p->rescored + p->len;
-		for (size_t h = 0; h < p->ex.len; h++)
-			vi_heap_offer(vi, fin.heap, &fin.len, k, p->ex.heap[h]);
-		for (size_t h = 0; h < p->len; h++)
-			kept[q.nkept++] = p->h[h].row;
-	}
-	for (size_t i = 0; i < q.nkept; i++)
-		vi_offer(s, &fin, kept[i], 1);
-	float t = fin.len == k ? fin.heap[0].score : -INFINITY;
-	int second = u != -INFINITY && !(u + q.slack < t);
-
-	/* Phase 2: every other row whose upper bound reaches the k-th best. */
-	if (second) {
-		qsort(kept, q.nkept, sizeof(*kept), cmp_u32);
-		q.kept = kept;
-		q.t = t;
-		q.phase = 2;
-		for (unsigned i = 0; i < nt; i++) {
-			parts[i].ex.len = 0;
-			parts[i].ex.thr = -INFINITY;
-			parts[i].rescored = 0;
+	struct qbatch b = { .nq = nq, .n = n, .chunk = chunk ? chunk : 64 };
+	b.q = calloc(nq, sizeof(*b.q));
+	if (!b.q)
+		return -ENOMEM;
+	size_t ready = 0;
+	int rc = 0;
+	for (; ready < nq && !rc; ready++)
+		rc = qsearch_init(&b.q[ready], ss[ready], hits[ready], nt, n);
+	if (!rc) {
+		/* Phase 1: the C best by approximation per participant, exactly. */
+		unsigned used = run_phase(&b, 1, nt);
+		size_t again = 0;
+		for (size_t j = 0; j < nq; j++) {
+			phase1_end(&b.q[j], used, nt);
+			again += (size_t)b.q[j].second;
 		}
-		used = run_phase(&q, nt);
-		for (unsigned i = 0; i < used; i++) {
-			rescored += parts[i].rescored;
-			for (size_t h = 0; h < parts[i].ex.len; h++)
-				vi_heap_offer(vi, fin.heap, &fin.len, k, parts[i].ex.heap[h]);
+		/* Phase 2: every other row whose upper bound reaches the k-th best. */
+		if (again) {
+			used = run_phase(&b, 2, nt);
+			for (size_t j = 0; j < nq; j++)
+				if (b.q[j].second)
+					phase2_end(&b.q[j], used);
 		}
+		for (size_t j = 0; j < nq; j++) {
+			nhits[j] = b.q[j].fin.len;
+			atomic_fetch_add(&st_second, (uint64_t)b.q[j].second);
+			atomic_fetch_add(&st_rescored, b.q[j].rescored);
+		}
+		atomic_fetch_add(&st_searches, nq);
 	}
-	s->flock = NULL;
-	pthread_mutex_destroy(&flock);
-	*nhits = fin.len;
-	atomic_fetch_add(&st_searches, 1);
-	atomic_fetch_add(&st_second, (uint64_t)second);
-	atomic_fetch_add(&st_rescored, rescored);
-out:
-	free(qbuf);
-	free(ah);
-	free(ex);
-	free(kept);
-	free(q.passed);
+	for (size_t j = 0; j < ready; j++)
+		qsearch_free(&b.q[j]);
+	free(b.q);
 	return rc;
+}
+
+int vecquant_search(struct search *s, struct vec_hit *hits, size_t *nhits)
+{
+	return vecquant_search_many(&s, 1, &hits, nhits);
 }

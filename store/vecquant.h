@@ -61,6 +61,10 @@ size_t vecquant_cands(size_t k);
  * row count), hits hold s->k; *nhits set, hits left as a heap (the caller
  * sorts). 0 or -ENOMEM. */
 int vecquant_search(struct search *s, struct vec_hit *hits, size_t *nhits);
+/* nq searches on the same index in one pass over the copy (vecbatch.c):
+ * ss[i], hits[i], nhits[i] as vecquant_search's. The results are the ones
+ * each would get alone. 0 or -ENOMEM (then nothing is valid). */
+int vecquant_search_many(struct search **ss, size_t nq, struct vec_hit **hits, size_t *nhits);
 
 struct vecquant_stats {
 	uint64_t searches;	/* compressed searches run */

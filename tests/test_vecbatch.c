@@ -5,8 +5,9 @@
  * request exactly (same rows, same order, bit-equal scores) and a
  * brute-force reference: on random and clustered data, with duplicated
  * rows (exact ties, ordered by id), filters, dense and sparse candidate
- * bitmaps, zero and stored-row queries, mixed k, one thread and split.
- * Then many threads call vecbatch_search at once: batches must form and
+ * bitmaps, zero and stored-row queries, mixed k, one thread and split;
+ * and over int8 and fp16 copies, where the batch shares one pass over the
+ * codes (vecquant_search_many). Then many threads call vecbatch_search at once: batches must form and
  * every answer must still equal its single-query result.
  */
 #include <cblas.h>
@@ -20,6 +21,7 @@
 
 #include "store/vecbatch.h"
 #include "store/vecindex.h"
+#include "store/vecquant.h"
 #include "store/vecscan.h"
 #include "tests/tap.h"
 
@@ -172,6 +174,40 @@ static void check_batch(const struct fixture *fx, int nq, const char *what)
 	free(one);
 }
 
+/* With a compressed copy a small batch scans the codes once for its
+ * queries (vecquant_search_many; the few asking for most rows scan the
+ * floats), a batch of 24 or more the floats by sgemm. */
+static void check_compressed(const struct fixture *fx)
+{
+	static const enum vec_compress kinds[] = { VEC_COMPRESS_INT8, VEC_COMPRESS_FP16 };
+	if (fx->n < 1000)
+		return;
+	for (size_t c = 0; c < 2; c++) {
+		char what[32];
+		snprintf(what, sizeof(what), "%s copy", vec_compress_name(kinds[c]));
+		ok(vecindex_set_compress(fx->vi, kinds[c]) == 0, "%s made", what);
+		for (int split = 0; split < 2; split++) {
+			struct vecquant_stats a, b;
+			vecscan_set_threads(split ? 0 : 1);
+			vecscan_set_par_bytes(split);
+			vecquant_get_stats(&a);
+			check_batch(fx, 14, what);
+			vecquant_get_stats(&b);
+			/* In the batch every query but the k = n + 5 one (floats)
+			 * scans the copy; alone, the sparse-bitmap one walks its
+			 * rows instead: 13 + 12. */
+			ok(b.searches - a.searches == 13 + 12, "%s, %s: 13 of 14 queries scanned "
+			   "the copy in the batch, 12 alone (%llu)", what, split ? "split" : "1 thread",
+			   (unsigned long long)(b.searches - a.searches));
+			/* From 24 queries the batch scans the floats (sgemm). */
+			check_batch(fx, 40, what);
+		}
+		vecscan_set_threads(0);
+		vecscan_set_par_bytes(0);
+	}
+	vecindex_set_compress(fx->vi, VEC_COMPRESS_NONE);
+}
+
 static void test_kernel(void)
 {
 	struct fixture fx;
@@ -197,6 +233,7 @@ static void test_kernel(void)
 		vecscan_set_isa(VECSCAN_SCALAR);
 		check_batch(&fx, 9, "scalar");
 		vecscan_set_isa(VECSCAN_AUTO);
+		check_compressed(&fx);
 		fixture_free(&fx);
 	}
 }
@@ -263,8 +300,13 @@ static void test_concurrent(void)
 		vecindex_search_q(cfx.vi, &q, cwant[i], &cnwant[i]);
 	}
 	struct vecbatch_stats s0, s1;
-	for (int pass = 0; pass < 2; pass++) {
-		vecbatch_set_enabled(!pass);
+	/* Coalescing on, off, then on over an int8 copy (the answers must
+	 * still equal the float searches'). */
+	static const char *passes[] = { "coalescing on", "coalescing off", "int8 copy" };
+	for (int pass = 0; pass < 3; pass++) {
+		vecbatch_set_enabled(pass != 1);
+		if (pass == 2)
+			vecindex_set_compress(cfx.vi, VEC_COMPRESS_INT8);
 		vecbatch_get_stats(&s0);
 		cbad = 0;
 		pthread_t tid[THREADS];
@@ -274,11 +316,11 @@ static void test_concurrent(void)
 			pthread_join(tid[t], NULL);
 		vecbatch_get_stats(&s1);
 		ok(cbad == 0, "%s: %d threads x %d searches, every answer equals the single "
-		   "search (%d differ)", pass ? "coalescing off" : "coalescing on", THREADS,
+		   "search (%d differ)", passes[pass], THREADS,
 		   ROUNDS, cbad);
 		ok(s1.searches - s0.searches == THREADS * ROUNDS, "every call counted (%llu)",
 		   (unsigned long long)(s1.searches - s0.searches));
-		if (!pass) {
+		if (pass != 1) {
 			ok(s1.batches > s0.batches && s1.max_batch >= 2 &&
 			   s1.max_batch <= VECBATCH_MAX,
 			   "batches formed: %llu batches answered %llu queries, largest %llu",
