@@ -35,15 +35,27 @@ static void *reserve(size_t len)
 	return base;
 }
 
-/* Commit [old, new) of a reservation: readable, writable, huge pages. */
-static int commit(char *base, size_t old, size_t new)
+/* Commit [old, new) of a reservation: readable, writable, huge pages
+ * unless m is in a bulk load (the hint is best effort either way). */
+static int commit(const struct bigmem *m, char *base, size_t old, size_t new)
 {
 	if (new <= old)
 		return 0;
 	if (mprotect(base + old, new - old, PROT_READ | PROT_WRITE))
 		return -ENOMEM;
-	madvise(base + old, new - old, MADV_HUGEPAGE); /* best effort */
+	madvise(base + old, new - old, m->small_pages ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 	return 0;
+}
+
+void bigmem_set_small_pages(struct bigmem *m, int on)
+{
+	on = !!on;
+	if (m->small_pages == on)
+		return;
+	m->small_pages = on;
+	/* Leaving a bulk load: khugepaged may now collapse what was filled. */
+	if (m->reserved && m->size)
+		madvise(m->data, m->size, on ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 }
 
 /* Move m's contents into a fresh reservation able to hold bytes. */
@@ -58,7 +70,7 @@ static int move_to_reservation(struct bigmem *m, size_t bytes)
 	if (!base)
 		base = (len = round_up(bytes * 2, HUGE_PAGE)) >= bytes ? reserve(len) : NULL;
 	size_t size = round_up(bytes, HUGE_PAGE);
-	if (!base || commit(base, 0, size)) {
+	if (!base || commit(m, base, 0, size)) {
 		if (base)
 			munmap(base, len);
 		return -ENOMEM;
@@ -81,7 +93,7 @@ int bigmem_grow(struct bigmem *m, size_t bytes)
 			size_t size = round_up(bytes, HUGE_PAGE);
 			if (size > m->reserved)
 				size = m->reserved;
-			if (commit(m->data, m->size, size))
+			if (commit(m, m->data, m->size, size))
 				return -ENOMEM;
 			m->size = size;
 			return 0;

@@ -511,6 +511,11 @@ int state_set_compress(struct state *st, enum vec_compress c)
 	return rc;
 }
 
+void state_set_bulk(struct state *st, int on)
+{
+	vecindex_set_bulk(st->vecs, on);
+}
+
 void state_set_vec_hook(struct state *st, state_vec_hook fn, void *ctx)
 {
 	st->vec_hook = fn;

@@ -109,6 +109,8 @@ const struct fidx *state_filter_index(const struct state *st);
 /* Keep a compressed copy of the active vectors (also of a set that later
  * replaces them). 0 or -ENOMEM (unchanged). */
 int state_set_compress(struct state *st, enum vec_compress c);
+/* The replay at mount starts (1) or ends (0): vecindex_set_bulk. */
+void state_set_bulk(struct state *st, int on);
 /* Called after each change of an active vector (id), or with id NULL when
  * the active set was replaced (a re-embedding switched over); under the
  * lock of whoever applies ops. ann.c keeps its graph in step with it. */

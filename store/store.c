@@ -482,10 +482,14 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 		rc = state_new(s->man.dim, &s->st);
 	if (!rc)
 		rc = state_set_compress(s->st, s->vec_compress);
-	if (!rc)
+	if (!rc) {
+		state_set_bulk(s->st, 1);
 		rc = store_load_segments(s, err, errlen);
+	}
 	if (!rc)
 		rc = store_replay_journal(s, err, errlen);
+	if (s->st)
+		state_set_bulk(s->st, 0);
 	if (!rc)
 		store_sync_index_id(s);
 	if (!rc) /* the embedder, after the state: it holds the vectors' identity */

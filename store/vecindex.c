@@ -678,12 +678,21 @@ int vecindex_set_compress(struct vecindex *vi, enum vec_compress c)
 		int rc = vecquant_new(c, vi->dim, vi->cap, &vq);
 		if (rc)
 			return rc;
+		vecquant_set_small_pages(vq, vi->bulk);
 		for (size_t r = 0; r < vi->n; r++)
 			vecquant_put(vq, r, vi->mat + r * vi->dim, vi->inv_norm[r]);
 	}
 	vecquant_free(vi->vq);
 	vi->vq = vq;
 	return 0;
+}
+
+void vecindex_set_bulk(struct vecindex *vi, int on)
+{
+	vi->bulk = !!on;
+	bigmem_set_small_pages(&vi->matmem, vi->bulk);
+	if (vi->vq)
+		vecquant_set_small_pages(vi->vq, vi->bulk);
 }
 
 enum vec_compress vecindex_compress(const struct vecindex *vi)

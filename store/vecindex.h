@@ -100,6 +100,11 @@ const char *vec_compress_name(enum vec_compress c);
  * the rows present and on every later set. 0 or -ENOMEM (nothing changed). */
 int vecindex_set_compress(struct vecindex *vi, enum vec_compress c);
 enum vec_compress vecindex_compress(const struct vecindex *vi);
+/* A bulk load (the replay at mount) starts (1) or ends (0): meanwhile the
+ * matrix and its copy grow with small pages, which fault in several times
+ * faster on VMs; afterwards huge pages again (bigmem.h). Results never
+ * depend on it. */
+void vecindex_set_bulk(struct vecindex *vi, int on);
 /* Bytes of the float rows and of the compressed copy (0 without one). */
 size_t vecindex_bytes(const struct vecindex *vi);
 size_t vecindex_compressed_bytes(const struct vecindex *vi);

@@ -32,6 +32,7 @@ struct vecindex {
 	char **ids;		/* owned copies, one per row */
 	struct map *rows;	/* id -> (void *)(row + 1) */
 	struct vecquant *vq;	/* compressed copy, or NULL */
+	int bulk;		/* in a bulk load (vecindex_set_bulk) */
 };
 
 /* Rows screened per kernel call; their scores stay in L1. */

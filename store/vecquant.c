@@ -118,6 +118,11 @@ int vecquant_reserve(struct vecquant *vq, size_t cap)
 	return 0;
 }
 
+void vecquant_set_small_pages(struct vecquant *vq, int on)
+{
+	bigmem_set_small_pages(&vq->mem, on);
+}
+
 size_t vecquant_bytes(const struct vecquant *vq, size_t rows)
 {
 	return rows * ((size_t)vq->stride * code_size(vq) + 2 * sizeof(float));

@@ -49,6 +49,8 @@ void vecquant_free(struct vecquant *vq);
 enum vec_compress vecquant_kind(const struct vecquant *vq);
 /* Room for cap rows (never shrinks). 0 or -ENOMEM (unchanged). */
 int vecquant_reserve(struct vecquant *vq, size_t cap);
+/* A bulk load starts or ends (bigmem_set_small_pages). */
+void vecquant_set_small_pages(struct vecquant *vq, int on);
 /* Encode row (v: dim floats; inv_norm as the vecindex keeps it). */
 void vecquant_put(struct vecquant *vq, size_t row, const float *v, double inv_norm);
 /* Row from moves to row to (the vecindex's removal). */

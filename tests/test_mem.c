@@ -87,6 +87,46 @@ static void test_bigmem(void)
 	ok(1, "freeing twice is harmless");
 }
 
+/* The VmFlags line of the mapping that holds p ("" when not found). */
+static void vm_flags(const void *p, char *out, size_t len)
+{
+	char line[512];
+	int in = 0;
+	out[0] = 0;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8))
+			snprintf(out, len, "%s", line + 8);
+	}
+	if (f)
+		fclose(f);
+}
+
+/* A bulk load commits without the huge page hint (VmFlags nh), and its
+ * end hands the filled part back to huge pages (hg); contents survive. */
+static void test_bulk(void)
+{
+	struct bigmem m = { .align = 64 };
+	char fl[512];
+	bigmem_set_small_pages(&m, 1);
+	ok(bigmem_grow(&m, 64u << 20) == 0 && m.reserved, "bulk: a 64 MiB reservation");
+	fill(m.data, 0, 64u << 20);
+	vm_flags(m.data, fl, sizeof(fl));
+	ok(strstr(fl, " nh") && !strstr(fl, " hg"), "bulk: no huge page hint (VmFlags:%s)",
+	   strtok(fl, "\n"));
+	bigmem_set_small_pages(&m, 0);
+	vm_flags(m.data, fl, sizeof(fl));
+	ok(strstr(fl, " hg") && !strstr(fl, " nh"), "after: huge pages hinted (VmFlags:%s)",
+	   strtok(fl, "\n"));
+	ok(same(m.data, 64u << 20), "the bulk load's contents survive the switch");
+	ok(bigmem_grow(&m, 128u << 20) == 0 && same(m.data, 64u << 20), "and growth after it");
+	bigmem_free(&m);
+	ok(!m.small_pages, "small_pages is kept by free (off here)");
+}
+
 static void test_mapfile(void)
 {
 	char path[] = "/tmp/ragfs-test-mem.XXXXXX";
@@ -127,6 +167,7 @@ static void test_mapfile(void)
 int main(void)
 {
 	test_bigmem();
+	test_bulk();
 	test_mapfile();
 	return tap_done();
 }
