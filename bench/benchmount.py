@@ -5,8 +5,9 @@ directory is on sys.path).
 Mount(ragfs, prefix) makes a scratch directory (store/, mnt/, daemon.log);
 Mount(ragfs, base=DIR) uses DIR instead and keeps it (a store built once and
 measured by several runs, bench/coldstart.py). start() runs the daemon in the foreground and returns once mnt/ is mounted,
-stop() unmounts and waits for it, put_rows() writes rows as
-vector_store/node-<i>.f32 files, close() removes it all.
+stop() unmounts and waits for it, mem() reads the daemon's peak and current
+RSS, put_rows() writes rows as vector_store/node-<i>.f32 files, close()
+removes it all.
 """
 import os, shutil, subprocess, tempfile, threading, time
 
@@ -43,6 +44,17 @@ class Mount:
         subprocess.run(["fusermount3", "-u", self.mnt])
         self.d.wait(timeout=timeout)
         return time.perf_counter() - s
+
+    def mem(self):
+        """The daemon's (VmHWM, VmRSS) in bytes, from /proc/PID/status (ragfs
+        -f does not fork: the Popen is the daemon)."""
+        got = {}
+        with open(f"/proc/{self.d.pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("VmHWM", "VmRSS"):
+                    got[k] = int(v.split()[0]) * 1024
+        return got["VmHWM"], got["VmRSS"]
 
     def put_rows(self, x, n):
         """Rows x[0..n) as vector_store/node-%07d.f32, from 8 threads."""

@@ -2,13 +2,19 @@
 """bench/peers.py - the parts of scripts/bench that run from Python.
 
   peers.py faiss WORKDIR N DIM        FAISS IndexFlatIP single query, 1 and 2 threads
+                                      (and the process's peak RSS)
   peers.py mount WORKDIR N DIM RAGFS SECS   ragfs through a mount: query/ files
                                       (then remounted with RAGFS_VEC_BATCH=0, and
-                                      with -o vec_compress=int8)
-  peers.py report TSV OUT.md [PNG]    the markdown table (and gnuplot PNG)
+                                      with -o vec_compress=int8), and the daemon's
+                                      peak and current RSS
+  peers.py report TSV OUT.md [PNG]    the markdown tables (and gnuplot PNG, 384-d)
 
 Data (data.f32, queries.f32, truth.i32) comes from bench/vecbench.c. Output
-lines are TSV: method N threads median_ms best_ms GB/s qps recall.
+lines are TSV: method N threads median_ms best_ms GB/s qps recall (the same
+as vecbench's and tests/llamaindex-ts/query-bench.mjs's "llamats" line), and
+mem WHO N peak_bytes rss_bytes matrix_bytes. scripts/bench appends "@DIM" to
+the first field of every line measured at a dim other than 384
+("ragfs@768"); report renders one section per dim, 384 first.
 """
 import json, os, shutil, statistics, subprocess, sys, threading, time
 
@@ -52,6 +58,25 @@ def faiss_run(work, n, dim):
         med = statistics.median(ts)
         print(f"faiss\t{n}\t{threads}\t{med:.3f}\t{min(ts):.3f}\t{gb / (med / 1e3):.2f}\t"
               f"{1e3 / med:.1f}\t{rec:.3f}", flush=True)
+    # Peak: numpy's rows + the index's own copy (IndexFlatIP.add copies).
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"mem\tfaiss\t{n}\t{peak}\t{proc_rss('self')}\t{n * dim * 4}", flush=True)
+
+
+def proc_rss(pid):
+    """VmRSS of /proc/PID in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def mem_line(who, m, n, dim):
+    """The daemon's peak and current RSS next to the matrix bytes."""
+    peak, rss = m.mem()
+    print(f"mem\t{who}\t{n}\t{peak}\t{rss}\t{n * dim * 4}", flush=True)
 
 
 def mount_run(work, n, dim, ragfs, secs):
@@ -116,6 +141,7 @@ def mount_run(work, n, dim, ragfs, secs):
                 print(f"{tag}\t{n}\t{readers}\t{1e3 / qps * readers:.3f}\t-\t{gb * qps:.2f}\t"
                       f"{qps:.1f}\t-", flush=True)
         latency("mount")
+        mem_line("mount", m, n, dim)  # loaded, and its first queries answered
         throughput("mountqps")
         # The same store remounted (query files live per mount: written
         # again): each search alone, then the int8 copy.
@@ -129,29 +155,75 @@ def mount_run(work, n, dim, ragfs, secs):
         for i in range(64):
             put(f"b{i}", i)
         latency("mount_int8")
+        mem_line("mount_int8", m, n, dim)
         throughput("mountqps_int8")
     finally:
         m.stop()
         m.close()
 
 
+def split_dim(key):
+    """'ragfs@768' -> ('ragfs', 768); untagged lines are 384-d."""
+    m, _, d = key.partition("@")
+    return m, int(d) if d else 384
+
+
 def report(tsv, out, png):
-    rows, noise, skips, notes = {}, {}, [], []
-    qinfo, binfo = {}, {}
+    dims, skips, notes = {}, [], []
+
+    def at(dim):
+        return dims.setdefault(dim, {"rows": {}, "noise": {}, "qinfo": {}, "binfo": {},
+                                     "mem": {}})
     for line in open(tsv):
         f = line.rstrip("\n").split("\t")
-        if f[0] == "qinfo":
-            qinfo[(f[1], int(f[2]))] = [float(x) for x in f[3:]]
-        elif f[0] == "binfo":
-            binfo[(int(f[1]), int(f[2]))] = float(f[3])
-        elif f[0] == "noise":
-            noise.setdefault(int(f[1]), []).append(float(f[2]))
-        elif f[0] == "skip":
-            skips.append(f[2])
-        elif f[0] == "note":
+        kind, dim = split_dim(f[0])
+        if kind == "qinfo":
+            at(dim)["qinfo"][(f[1], int(f[2]))] = [float(x) for x in f[3:]]
+        elif kind == "binfo":
+            at(dim)["binfo"][(int(f[1]), int(f[2]))] = float(f[3])
+        elif kind == "noise":
+            at(dim)["noise"].setdefault(int(f[1]), []).append(float(f[2]))
+        elif kind == "mem":
+            at(dim)["mem"][(f[1], int(f[2]))] = [float(x) for x in f[3:6]]
+        elif kind == "skip":
+            skips.append(f[2] + ("" if dim == 384 else f" ({dim}-d)"))
+        elif kind == "note":
             notes.append(f[1])
         elif len(f) == 8:
-            rows[(f[0], int(f[1]), int(f[2]))] = f[3:]
+            at(dim)["rows"][(kind, int(f[1]), int(f[2]))] = f[3:]
+    o = []
+    for i, dim in enumerate(sorted(dims)):
+        o += section(dim, dims[dim], i == 0)
+    o += ["", "## Noise", ""]
+    for dim in sorted(dims):
+        noise = dims[dim]["noise"]
+        for n in sorted(noise):
+            o.append(f"- N={n:,}{'' if dim == 384 else f', {dim}-d'}: other processes used "
+                     f"{', '.join(f'{v:.0f}' for v in noise[n])} % "
+                     "of the machine's CPU during the in-process measurements.")
+    o += [f"- {s}" for s in skips + notes]
+    o.append("- Two-thread figures on this 2-vCPU VM swing between runs (host contention); "
+             "compare ratios from one run, not absolute times.")
+    open(out, "w").write("\n".join(o) + "\n")
+    if png and shutil.which("gnuplot") and 384 in dims:
+        plot(dims[384]["rows"], out, png)
+
+
+NAMES = [("dot", "dot pass, no selection (bandwidth limit)"), ("ragfs", "ragfs vecindex_search"),
+         ("sgemv", "OpenBLAS sgemv + heap"), ("faiss", "FAISS IndexFlatIP (Debian)"),
+         ("llamats", "LlamaIndex.TS SimpleVectorStore.query (Node.js)"),
+         ("mount", "ragfs through the mount (query/ file read)"),
+         ("batch64", "ragfs sgemm batch of 64 queries, per query"),
+         ("int8", "ragfs int8 copy + exact re-rank (vec_compress=int8)"),
+         ("fp16", "ragfs fp16 copy + exact re-rank (vec_compress=fp16)"),
+         ("batch64_int8", "ragfs batch of 64 queries with the int8 copy (sgemm on the floats), per query"),
+         ("batch64_fp16", "ragfs batch of 64 queries with the fp16 copy (sgemm on the floats), per query"),
+         ("mount_int8", "ragfs through the mount, vec_compress=int8")]
+
+
+def section(dim, d, first):
+    """The tables and ratios of one dim; the first is the document's head."""
+    rows, qinfo, binfo, mem = d["rows"], d["qinfo"], d["binfo"], d["mem"]
     sizes = sorted({k[1] for k in rows})
     thr = sorted({k[2] for k in rows if k[0] == "dot"})
     tmax = max(thr) if thr else 1
@@ -163,20 +235,18 @@ def report(tsv, out, png):
     def ms(m, n, t):
         r = rows.get((m, n, t))
         return float(r[0]) if r else None
-    o = ["# Exact top-10 cosine search, 384-d clustered embeddings", ""]
-    o.append("Generated by `scripts/bench`. Median of per-round medians (ms per query); "
-             "GB/s = matrix bytes / median time; recall@10 against a double brute force.")
+    if first:
+        o = [f"# Exact top-10 cosine search, {dim}-d clustered embeddings", ""]
+        o.append("Generated by `scripts/bench`. Median of per-round medians (ms per query); "
+                 "GB/s = matrix bytes / median time; recall@10 against a double brute force.")
+        ratios = "## Ratios against the targets (same run)"
+    else:
+        o = ["", f"## {dim}-d clustered embeddings (same run, same method)"]
+        ratios = f"### Ratios against the targets, {dim}-d (same run)"
     o.append("")
     hdr = "| method | threads | " + " | ".join(f"N={n:,}: ms (best) | GB/s | recall" for n in sizes) + " |"
     o += [hdr, "|" + "---|" * (2 + 3 * len(sizes))]
-    names = [("dot", "dot pass, no selection (bandwidth limit)"), ("ragfs", "ragfs vecindex_search"),
-             ("sgemv", "OpenBLAS sgemv + heap"), ("faiss", "FAISS IndexFlatIP (Debian)"),
-             ("mount", "ragfs through the mount (query/ file read)"),
-             ("batch64", "ragfs sgemm batch of 64 queries, per query"),
-             ("int8", "ragfs int8 copy + exact re-rank (vec_compress=int8)"),
-             ("fp16", "ragfs fp16 copy + exact re-rank (vec_compress=fp16)"),
-             ("mount_int8", "ragfs through the mount, vec_compress=int8")]
-    for m, label in names:
+    for m, label in NAMES:
         ts = sorted({k[2] for k in rows if k[0] == m})
         for t in ts:
             cells = []
@@ -193,6 +263,8 @@ def report(tsv, out, png):
     o += ["| path | N | 1 reader | 8 readers | 64 readers |", "|---|---|---|---|---|"]
     for m, label in (("qps", "in-process, each search alone (read lock)"),
                      ("bqps", "in-process, coalesced (vecbatch_search, the daemon's path)"),
+                     ("bqps_int8", "in-process, coalesced, int8 copy (batches under 24 scan the codes)"),
+                     ("bqps_fp16", "in-process, coalesced, fp16 copy (batches under 24 scan the codes)"),
                      ("mountqps", "through the mount (coalescing on, the default)"),
                      ("mountqps_nb", "through the mount, RAGFS_VEC_BATCH=0 (each alone)"),
                      ("mountqps_int8", "through the mount, vec_compress=int8")):
@@ -222,27 +294,56 @@ def report(tsv, out, png):
         for (kind, n), v in sorted(qinfo.items()):
             o.append(f"| {kind} | {n:,} | {v[0] / 1e6:.1f} | +{100 * v[0] / v[1]:.1f}% | "
                      f"{100 * v[2]:.1f}% | {v[3]:.0f} | {v[4]:.2f} |")
-    o += ["", "## Ratios against the targets (same run)", ""]
+    o += ["", ratios, ""]
     o += ["| N | ratio | value | target |", "|---|---|---|---|"]
     for n in sizes:
         for t in thr:
-            d, r = ms("dot", n, t), ms("ragfs", n, t)
-            if d and r:
-                v = d / r
+            dt, r = ms("dot", n, t), ms("ragfs", n, t)
+            if dt and r:
+                v = dt / r
                 o.append(f"| {n:,} | ragfs scan / dot-pass bandwidth, {t} thread(s) | "
                          f"**{v:.2f}x** | >= 0.9x {'met' if v >= 0.9 else 'NOT met'} |")
         r1, rt = ms("ragfs", n, 1), ms("ragfs", n, tmax)
-        f1 = min([v for v in (ms("faiss", n, 1), ms("faiss", n, tmax)) if v] or [0])
-        if f1 and rt:
-            v = f1 / rt
+        fa = min([v for v in (ms("faiss", n, 1), ms("faiss", n, tmax)) if v] or [0])
+        if fa and rt:
+            v = fa / rt
             o.append(f"| {n:,} | ragfs ({tmax}T) vs best FAISS IndexFlatIP single query | "
                      f"**{v:.1f}x** faster | >= 4x {'met' if v >= 4 else 'NOT met'} |")
-        if f1 and r1:
+        if fa and r1:
             o.append(f"| {n:,} | ragfs (1T) vs best FAISS IndexFlatIP single query | "
-                     f"{f1 / r1:.1f}x faster | (same-thread view) |")
+                     f"{fa / r1:.1f}x faster | (same-thread view) |")
+        lt = ms("llamats", n, 1)
+        if lt and rt:
+            v = lt / rt
+            o.append(f"| {n:,} | ragfs ({tmax}T) vs LlamaIndex.TS SimpleVectorStore | "
+                     f"**{v:.0f}x** faster | >= 100x {'met' if v >= 100 else 'NOT met'} |")
+        ct = ms("int8", n, tmax)
+        if lt and ct:
+            v = lt / ct
+            o.append(f"| {n:,} | ragfs int8 copy + exact re-rank ({tmax}T, recall "
+                     f"{rows[('int8', n, tmax)][4]}) vs LlamaIndex.TS SimpleVectorStore | "
+                     f"**{v:.0f}x** faster | >= 100x {'met' if v >= 100 else 'NOT met'} |")
         s = ms("sgemv", n, tmax)
         if s and rt:
             o.append(f"| {n:,} | ragfs vs sgemv + heap ({tmax}T) | {s / rt:.2f}x faster | |")
+        # The daemon searches with the default split, as filt0 ran (tmax).
+        mq, f0 = ms("mount", n, 1), ms("filt0", n, tmax)
+        if mq and f0:
+            v = mq - f0
+            o.append(f"| {n:,} | mount single query minus in-process `query_run`, no filter "
+                     f"({tmax}T) | **{v:+.2f} ms** | <= 0.5 ms {'met' if v <= 0.5 else 'NOT met'} |")
+        if mq and rt:
+            o.append(f"| {n:,} | mount single query minus ragfs vecindex_search ({tmax}T) | "
+                     f"{mq - rt:+.2f} ms | (reference) |")
+        for who, label in (("mount", "ragfs daemon"),
+                           ("mount_int8", "ragfs daemon, vec_compress=int8"),
+                           ("faiss", "FAISS python process (numpy rows + index copy)")):
+            mm = mem.get((who, n))
+            if mm:
+                peak, rss, mat = mm
+                o.append(f"| {n:,} | {label} peak RSS / matrix bytes (peak {peak / 1e6:.0f} MB, "
+                         f"now {rss / 1e6:.0f} MB, matrix {mat / 1e6:.0f} MB) | "
+                         f"**{peak / mat:.2f}x** | |")
         for t in sorted({1, tmax}):
             b, r = ms("batch64", n, t), ms("ragfs", n, t)
             if b and r:
@@ -260,7 +361,19 @@ def report(tsv, out, png):
         if f0 and fs:
             o.append(f"| {n:,} | 1% range filter (`>= 7`, `<= 7`) vs no filter | **{f0 / fs:.0f}x** faster | "
                      f"faster than no filter: {'met' if fs < f0 else 'NOT met'} |")
+        for alone, many, label in (("qps", "bqps", "in-process"),
+                                   ("mountqps", "mountqps", "through the mount"),
+                                   ("bqps_int8", "bqps_int8", "in-process, int8 copy")):
+            a, b = rows.get((alone, n, 1)), rows.get((many, n, 64))
+            if a and b:
+                v = float(b[3]) / float(a[3])
+                o.append(f"| {n:,} | 64 concurrent readers vs one at a time, {label} (QPS) | "
+                         f"**{v:.1f}x** | >= 4x {'met' if v >= 4 else 'NOT met'} |")
         for r_ in (8, 64):
+            a, b = rows.get(("bqps", n, r_)), rows.get(("bqps_int8", n, r_))
+            if a and b:
+                o.append(f"| {n:,} | coalesced int8 copy vs coalesced floats, {r_} readers (QPS) | "
+                         f"{float(b[3]) / float(a[3]):.1f}x | |")
             a, b = rows.get(("qps", n, r_)), rows.get(("bqps", n, r_))
             if a and b:
                 o.append(f"| {n:,} | coalesced vs alone, {r_} readers in-process (QPS) | "
@@ -269,29 +382,31 @@ def report(tsv, out, png):
             if a and b:
                 o.append(f"| {n:,} | coalesced vs alone, {r_} readers through the mount (QPS) | "
                          f"{float(b[3]) / float(a[3]):.1f}x | |")
-    o += ["", "## Noise", ""]
-    for n in sizes:
-        if n in noise:
-            o.append(f"- N={n:,}: other processes used {', '.join(f'{v:.0f}' for v in noise[n])} % "
-                     "of the machine's CPU during the in-process measurements.")
-    o += [f"- {s}" for s in skips + notes]
-    o.append("- Two-thread figures on this 2-vCPU VM swing between runs (host contention); "
-             "compare ratios from one run, not absolute times.")
-    open(out, "w").write("\n".join(o) + "\n")
-    if png and shutil.which("gnuplot"):
-        dat = out + ".dat"
-        with open(dat, "w") as f:
-            for i, (m, label) in enumerate(names):
-                for n in sizes:
-                    v = ms(m, n, tmax) or ms(m, n, 1)
-                    f.write(f'"{m}" {n} {n * 384 * 4 / 1e9 / (v / 1e3) if v else 0:.2f}\n')
-        script = (f'set terminal png size 900,500; set output "{png}"; set style data histogram;'
-                  'set style fill solid; set ylabel "GB/s (matrix bytes / query time)";'
-                  f'set title "exact top-10, 384-d, {tmax} threads";'
-                  + "plot " + ", ".join(f'"< grep -w {n} {dat}" using 3:xtic(1) title "N={n}"'
-                                        for n in sizes))
-        subprocess.run(["gnuplot", "-e", script], check=False)
-        os.unlink(dat)
+    return o
+
+
+def plot(rows, out, png):
+    """GB/s per method and N (384-d rows), with gnuplot."""
+    sizes = sorted({k[1] for k in rows})
+    thr = sorted({k[2] for k in rows if k[0] == "dot"})
+    tmax = max(thr) if thr else 1
+
+    def ms(m, n, t):
+        r = rows.get((m, n, t))
+        return float(r[0]) if r else None
+    dat = out + ".dat"
+    with open(dat, "w") as f:
+        for m, label in NAMES:
+            for n in sizes:
+                v = ms(m, n, tmax) or ms(m, n, 1)
+                f.write(f'"{m}" {n} {n * 384 * 4 / 1e9 / (v / 1e3) if v else 0:.2f}\n')
+    script = (f'set terminal png size 900,500; set output "{png}"; set style data histogram;'
+              'set style fill solid; set ylabel "GB/s (matrix bytes / query time)";'
+              f'set title "exact top-10, 384-d, {tmax} threads";'
+              + "plot " + ", ".join(f'"< grep -w {n} {dat}" using 3:xtic(1) title "N={n}"'
+                                    for n in sizes))
+    subprocess.run(["gnuplot", "-e", script], check=False)
+    os.unlink(dat)
 
 
 if __name__ == "__main__":

@@ -31,21 +31,10 @@ bench_require
 RAGFS=$(cd "$(dirname "$RAGFS")" && pwd)/$(basename "$RAGFS")
 
 # LlamaIndex.TS: npm ci of the pinned lock file into the build dir, redone
-# only when the lock file changes (as tests/it_llamaindex_ts.sh).
-PKG=$root/tests/llamaindex-ts
+# only when the lock file changes (llamats_install, scripts/bench-lib.sh).
 NODEDIR=${RAGFS_NODE_DIR:-$(cd "$(dirname "$RAGFS")/.." && pwd)/llamaindex-ts-node}
 command -v node >/dev/null && command -v npm >/dev/null || die "no node/npm"
-mkdir -p "$NODEDIR"
-exec 9>"$NODEDIR.lock"
-flock 9
-if ! cmp -s "$PKG/package-lock.json" "$NODEDIR/package-lock.json" ||
-	! [ -f "$NODEDIR/node_modules/llamaindex/package.json" ]; then
-	cp "$PKG/package.json" "$PKG/package-lock.json" "$NODEDIR/"
-	(cd "$NODEDIR" && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
-		{ rm -f "$NODEDIR/package-lock.json"; die "npm ci failed"; }
-fi
-cp "$PKG"/*.mjs "$NODEDIR/"
-flock -u 9
+llamats_install "$NODEDIR" || die "npm ci failed"
 
 bench_workdir /tmp/ragfs-bench-ingest.XXXXXX
 

@@ -1,6 +1,7 @@
 # scripts/bench-lib.sh - sourced by scripts/bench-ingest.sh and
 # scripts/bench-s3.sh: the checks before a run, a scratch directory with a
-# mount point that goes away on exit, and mounting ragfs on it.
+# mount point that goes away on exit, and mounting ragfs on it; and by
+# scripts/bench for llamats_install alone. Sourcing only defines functions.
 #
 # The sourcing script sets BENCH (the prefix of its messages), root (the
 # source tree) and RAGFS (the binary) first.
@@ -55,4 +56,26 @@ umount_store() {
 	fusermount3 -u "$MNT" || die "unmount failed"
 	wait "$DPID" || die "the daemon exited with an error: $(tail -1 "$W/daemon.log")"
 	DPID=
+}
+
+# llamats_install NODEDIR: npm ci of the lock file pinned by
+# tests/llamaindex-ts/ into NODEDIR, redone only when the lock file changes
+# (as tests/it_llamaindex_ts.sh), and that folder's .mjs scripts copied
+# beside it; under a flock on NODEDIR.lock, since runs share the directory.
+# Fails when node or npm is missing or npm ci fails (offline).
+llamats_install() {
+	local pkg=$root/tests/llamaindex-ts dir=$1
+	command -v node >/dev/null && command -v npm >/dev/null || return 1
+	mkdir -p "$dir" || return 1
+	(
+		flock 9
+		if ! cmp -s "$pkg/package-lock.json" "$dir/package-lock.json" ||
+			! [ -f "$dir/node_modules/llamaindex/package.json" ]; then
+			cp "$pkg/package.json" "$pkg/package-lock.json" "$dir/"
+			# a failed npm ci must not look installed next time
+			(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+				{ rm -f "$dir/package-lock.json"; exit 1; }
+		fi
+		cp "$pkg"/*.mjs "$dir/"
+	) 9>"$dir.lock"
 }
