@@ -6,8 +6,8 @@ Mount(ragfs, prefix) makes a scratch directory (store/, mnt/, daemon.log);
 Mount(ragfs, base=DIR) uses DIR instead and keeps it (a store built once and
 measured by several runs, bench/coldstart.py). start() runs the daemon in the foreground and returns once mnt/ is mounted,
 stop() unmounts and waits for it, mem() reads the daemon's peak and current
-RSS, put_rows() writes rows as vector_store/node-<i>.f32 files, close()
-removes it all.
+RSS, put_rows() writes rows as vector_store/node-<i>.f32 files, settle()
+waits for the daemon's flush of them, close() removes it all.
 """
 import os, shutil, subprocess, tempfile, threading, time
 
@@ -69,6 +69,16 @@ class Mount:
             th.start()
         for th in ths:
             th.join()
+
+    def settle(self, secs=1.0):
+        """fsync(2) one row (the daemon flushes its journal to a segment),
+        then wait: timings start with no flush running in the background."""
+        fd = os.open(os.path.join(self.mnt, "vector_store", "node-0000000.f32"), os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        time.sleep(secs)
 
     def close(self):
         self.log.close()

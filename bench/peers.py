@@ -87,6 +87,7 @@ def mount_run(work, n, dim, ragfs, secs):
     try:
         s = time.perf_counter()
         m.put_rows(x, n)
+        m.settle()
         print(f"# mount: wrote {n} vector files in {time.perf_counter() - s:.1f} s",
               file=sys.stderr, flush=True)
         qd = os.path.join(m.mnt, "query")

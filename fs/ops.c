@@ -150,6 +150,9 @@ static int open_common(const char *path, struct fuse_file_info *fi, int created)
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->direct_io = ns_is_generated(&p) || snapshot_view(&p);
 	fi->keep_cache = 0;
+	/* A read-only descriptor has nothing to commit at close(): no FLUSH
+	 * round trip (release still comes). */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	return 0;
 }
 
