@@ -207,7 +207,9 @@ static int serve(struct fuse *f, struct cli *c)
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (!cfg)
 		return -1;
-	fuse_loop_cfg_set_max_threads(cfg, 16);
+	/* Up to 64 queries in flight: the batches coalesced from them reach
+	 * the sgemm path (24 and up). 16 gave 8% fewer queries/s at 64 readers. */
+	fuse_loop_cfg_set_max_threads(cfg, 64);
 	int rc = fuse_loop_mt(f, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return rc;
