@@ -362,14 +362,17 @@ def section(dim, d, first):
         if f0 and fs:
             o.append(f"| {n:,} | 1% range filter (`>= 7`, `<= 7`) vs no filter | **{f0 / fs:.0f}x** faster | "
                      f"faster than no filter: {'met' if fs < f0 else 'NOT met'} |")
-        for alone, many, label in (("qps", "bqps", "in-process"),
-                                   ("mountqps", "mountqps", "through the mount"),
-                                   ("bqps_int8", "bqps_int8", "in-process, int8 copy")):
+        # The target is about the default (float) path; the int8 row shows
+        # how little is left to batch once one query is that cheap.
+        for alone, many, label, target in (("qps", "bqps", "in-process", 1),
+                                           ("mountqps", "mountqps", "through the mount", 1),
+                                           ("bqps_int8", "bqps_int8", "in-process, int8 copy", 0)):
             a, b = rows.get((alone, n, 1)), rows.get((many, n, 64))
             if a and b:
                 v = float(b[3]) / float(a[3])
                 o.append(f"| {n:,} | 64 concurrent readers vs one at a time, {label} (QPS) | "
-                         f"**{v:.1f}x** | >= 4x {'met' if v >= 4 else 'NOT met'} |")
+                         f"**{v:.1f}x** | " +
+                         (f">= 4x {'met' if v >= 4 else 'NOT met'} |" if target else "|"))
         for r_ in (8, 64):
             a, b = rows.get(("bqps", n, r_)), rows.get(("bqps_int8", n, r_))
             if a and b:
