@@ -9,8 +9,9 @@
  * copy, and the base is 2 MiB aligned with MADV_HUGEPAGE (fewer TLB misses
  * for the scan), except during a bulk load (bigmem_set_small_pages): on
  * this VM kind a fresh 2 MiB page takes about 2 ms to fault in (1 GB/s)
- * against 0.3 s/GB for small pages, and a mount over 1M x 384 spent 2 of
- * its 3 s doing so (bench/coldstart.md); the scan is within 3% either way. Small arrays (below BIGMEM_MIN bytes) use posix_memalign,
+ * against 0.3 s/GB for small pages, and a mount over 1M x 384 spent 1.4
+ * of its 3.2 s doing so (bench/coldstart.md); the scan is within 3%
+ * either way. Small arrays (below BIGMEM_MIN bytes) use posix_memalign,
  * so many small indexes do not each reserve address space.
  *
  * Invariants: data is NULL (nothing allocated) or aligned to at least
