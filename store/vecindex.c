@@ -45,7 +45,6 @@
 #endif
 
 #include "bigmem.h"
-#include "map.h"
 #include "vecindex_int.h"
 #include "vecpool.h"
 #include "vecquant.h"
@@ -60,11 +59,6 @@
 #define VI_NORM_MIN 1e-30
 #define VI_NORM_MAX 1e30
 
-static void *row_val(size_t row)
-{
-	return (void *)(uintptr_t)(row + 1);
-}
-
 int vecindex_new(uint32_t dim, struct vecindex **out)
 {
 	*out = NULL;
@@ -76,11 +70,6 @@ int vecindex_new(uint32_t dim, struct vecindex **out)
 		return -ENOMEM;
 	vi->dim = dim;
 	vi->matmem.align = VI_ALIGN;
-	vi->rows = map_new();
-	if (!vi->rows) {
-		free(vi);
-		return -ENOMEM;
-	}
 	*out = vi;
 	return 0;
 }
@@ -95,7 +84,7 @@ void vecindex_free(struct vecindex *vi)
 	free(vi->inv_norm);
 	bigmem_free(&vi->matmem);
 	vecquant_free(vi->vq);
-	map_free(vi->rows, NULL);
+	rowmap_free(&vi->rows);
 	free(vi);
 }
 
@@ -187,24 +176,21 @@ int vecindex_set(struct vecindex *vi, const char *id, const float *v)
 	double rr = row_sumsq(v, vi->dim);
 	if (!isfinite(rr))
 		return -EINVAL;
-	/* One hash lookup for either case: replay inserts a million rows. */
-	void *cur = NULL;
-	int rc = map_put(vi->rows, id, row_val(vi->n), &cur);
-	if (rc)
-		return rc;
-	if (cur) {
-		map_put(vi->rows, id, cur, NULL); /* the key exists: cannot fail */
-		put_row(vi, (uintptr_t)cur - 1, v, rr);
+	long cur = rowmap_find(&vi->rows, vi->ids, id);
+	if (cur >= 0) {
+		put_row(vi, (size_t)cur, v, rr);
 		return 0;
 	}
 	char *copy = strdup(id);
-	rc = !copy ? -ENOMEM : vi->n == vi->cap ? grow(vi) : 0;
+	int rc = !copy ? -ENOMEM : vi->n == vi->cap ? grow(vi) : 0;
+	if (!rc) {
+		vi->ids[vi->n] = copy;
+		rc = rowmap_insert(&vi->rows, vi->ids, vi->n);
+	}
 	if (rc) {
-		map_del(vi->rows, id);
 		free(copy);
 		return rc;
 	}
-	vi->ids[vi->n] = copy;
 	put_row(vi, vi->n, v, rr);
 	vi->n++;
 	return 0;
@@ -212,10 +198,11 @@ int vecindex_set(struct vecindex *vi, const char *id, const float *v)
 
 int vecindex_remove(struct vecindex *vi, const char *id)
 {
-	void *cur = map_del(vi->rows, id);
-	if (!cur)
+	long cur = rowmap_find(&vi->rows, vi->ids, id);
+	if (cur < 0)
 		return -ENOENT;
-	size_t row = (uintptr_t)cur - 1, last = vi->n - 1;
+	size_t row = (size_t)cur, last = vi->n - 1;
+	rowmap_remove(&vi->rows, vi->ids, row);
 	free(vi->ids[row]);
 	if (row != last) {
 		memcpy(vi->mat + row * vi->dim, vi->mat + last * vi->dim,
@@ -223,9 +210,8 @@ int vecindex_remove(struct vecindex *vi, const char *id)
 		vi->inv_norm[row] = vi->inv_norm[last];
 		if (vi->vq)
 			vecquant_move(vi->vq, row, last);
+		rowmap_relabel(&vi->rows, vi->ids, last, row);
 		vi->ids[row] = vi->ids[last];
-		/* Replacing an existing key does not allocate. */
-		map_put(vi->rows, vi->ids[row], row_val(row), NULL);
 	}
 	vi->n--;
 	return 0;
@@ -233,32 +219,30 @@ int vecindex_remove(struct vecindex *vi, const char *id)
 
 int vecindex_rename(struct vecindex *vi, const char *from, const char *to)
 {
-	void *cur = map_get(vi->rows, from);
-	if (!cur)
+	long cur = rowmap_find(&vi->rows, vi->ids, from);
+	if (cur < 0)
 		return -ENOENT;
 	if (!strcmp(from, to))
 		return 0;
-	if (map_get(vi->rows, to))
+	if (rowmap_find(&vi->rows, vi->ids, to) >= 0)
 		return -EEXIST;
-	size_t row = (uintptr_t)cur - 1;
+	size_t row = (size_t)cur;
 	char *copy = strdup(to);
 	if (!copy)
 		return -ENOMEM;
-	int rc = map_put(vi->rows, to, cur, NULL);
-	if (rc) {
-		free(copy);
-		return rc;
-	}
-	map_del(vi->rows, from);
+	rowmap_remove(&vi->rows, vi->ids, row);
 	free(vi->ids[row]);
 	vi->ids[row] = copy;
+	/* One entry out, one in: the load is what it was, so the table does
+	 * not grow and the insert cannot fail. */
+	rowmap_insert(&vi->rows, vi->ids, row);
 	return 0;
 }
 
 long vecindex_find(const struct vecindex *vi, const char *id)
 {
-	void *cur = map_get(vi->rows, id);
-	return cur ? (long)((uintptr_t)cur - 1) : -ENOENT;
+	long cur = rowmap_find(&vi->rows, vi->ids, id);
+	return cur >= 0 ? cur : -ENOENT;
 }
 
 const char *vecindex_id(const struct vecindex *vi, size_t row)

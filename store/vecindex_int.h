@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "bigmem.h"
-#include "map.h"
+#include "rowmap.h"
 #include "vecindex.h"
 
 struct vecquant;
@@ -30,7 +30,7 @@ struct vecindex {
 	struct bigmem matmem;	/* 2 MiB aligned, huge pages, when large */
 	double *inv_norm;	/* 0 for the zero vector, NaN for "always exact" */
 	char **ids;		/* owned copies, one per row */
-	struct map *rows;	/* id -> (void *)(row + 1) */
+	struct rowmap rows;	/* id -> row; the keys are ids[] */
 	struct vecquant *vq;	/* compressed copy, or NULL */
 	int bulk;		/* in a bulk load (vecindex_set_bulk) */
 };

@@ -408,8 +408,66 @@ static void bench(void)
 	vecindex_free(vi);
 }
 
+/* The id -> row table (rowmap.c) under random inserts, replacements,
+ * removals (which move the last row) and renames, against a plain model:
+ * every id of the universe must be found exactly where its vector is, or
+ * not at all. 3000 ids cycle in and out, so runs wrap around the table and
+ * backward-shift deletion meets every case. */
+#define RM_IDS 3000
+static void test_rowmap_random(void)
+{
+	struct vecindex *vi;
+	vecindex_new(2, &vi);
+	static int present[RM_IDS];
+	static float val[RM_IDS];
+	char id[16], to[16];
+	int good = 1, checks = 0;
+	size_t n = 0;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	for (int op = 0; op < 60000 && good; op++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		int i = (int)(x % RM_IDS), kind = (int)(x >> 32) % 10;
+		snprintf(id, sizeof(id), "n%d", i);
+		if (kind < 5) {				/* insert or replace */
+			float v[2] = { (float)op, 1 };
+			good &= vecindex_set(vi, id, v) == 0;
+			n += !present[i];
+			present[i] = 1;
+			val[i] = (float)op;
+		} else if (kind < 8) {			/* remove */
+			good &= vecindex_remove(vi, id) == (present[i] ? 0 : -ENOENT);
+			n -= present[i];
+			present[i] = 0;
+		} else {				/* rename to another id */
+			int j = (int)((x >> 20) % RM_IDS);
+			snprintf(to, sizeof(to), "n%d", j);
+			int want = !present[i] ? -ENOENT : i == j ? 0 : present[j] ? -EEXIST : 0;
+			good &= vecindex_rename(vi, id, to) == want;
+			if (!want && i != j) {
+				present[j] = 1, val[j] = val[i];
+				present[i] = 0;
+			}
+		}
+		if (op % 1000 != 999)
+			continue;
+		checks++;
+		good &= vecindex_count(vi) == n;
+		for (int k = 0; k < RM_IDS && good; k++) {
+			snprintf(id, sizeof(id), "n%d", k);
+			long r = vecindex_find(vi, id);
+			good &= present[k] ? r >= 0 && !strcmp(vecindex_id(vi, (size_t)r), id) &&
+						   vecindex_row(vi, (size_t)r)[0] == val[k]
+					   : r == -ENOENT;
+		}
+	}
+	ok(good && checks == 60, "60,000 random sets, removes and renames: every id found at "
+	   "its vector's row, or not at all (%d checks)", checks);
+	vecindex_free(vi);
+}
+
 int main(void)
 {
+	test_rowmap_random();
 	test_random();
 	test_ties();
 	test_filter_cb();
