@@ -19,7 +19,7 @@ struct map {
 	size_t count;
 };
 
-static uint64_t hash_str(const char *s)
+uint64_t map_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 	for (; *s; s++) {
@@ -71,7 +71,7 @@ static struct map_ent **find(const struct map *m, const char *key, uint64_t h)
 
 void *map_get(const struct map *m, const char *key)
 {
-	struct map_ent **pp = find(m, key, hash_str(key));
+	struct map_ent **pp = find(m, key, map_hash(key));
 	return *pp ? (*pp)->val : NULL;
 }
 
@@ -99,7 +99,7 @@ static int rehash(struct map *m)
 
 int map_put(struct map *m, const char *key, void *val, void **old)
 {
-	uint64_t h = hash_str(key);
+	uint64_t h = map_hash(key);
 	struct map_ent **pp = find(m, key, h);
 	if (*pp) {
 		if (old)
@@ -126,7 +126,7 @@ int map_put(struct map *m, const char *key, void *val, void **old)
 
 void *map_del(struct map *m, const char *key)
 {
-	struct map_ent **pp = find(m, key, hash_str(key));
+	struct map_ent **pp = find(m, key, map_hash(key));
 	struct map_ent *e = *pp;
 	if (!e)
 		return NULL;

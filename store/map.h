@@ -8,6 +8,7 @@
 #define STORE_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct map;
 
@@ -23,6 +24,8 @@ int map_put(struct map *m, const char *key, void *val, void **old);
 /* Remove key; returns its value or NULL when absent. */
 void *map_del(struct map *m, const char *key);
 size_t map_count(const struct map *m);
+/* The 64-bit FNV-1a hash the map uses for its keys (rowmap.c too). */
+uint64_t map_hash(const char *s);
 
 /* Call fn(key, val, ctx) for every entry; a non-zero return stops and is
  * returned. The map must not be modified during the walk. */

@@ -5,13 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "map.h"
+
+/* map.c's hash, folded to 32 bits: slot index and quick compare. */
 static uint32_t hash_id(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a, folded to 32 bits */
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
+	uint64_t h = map_hash(s);
 	return (uint32_t)(h ^ h >> 32);
 }
 

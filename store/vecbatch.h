@@ -20,8 +20,8 @@
  * the codes instead, once for all its queries (vecquant_search_many), each
  * query exactly as it would alone. Blocks are shared out over the vecpool
  * threads, with OpenBLAS kept at one thread (set on every batch) so its
- * threads do not fight the pool. A query with a sparse candidate bitmap is never batched:
- * it reads so few rows that it runs alone at once.
+ * threads do not fight the pool. A query with a sparse candidate bitmap is
+ * never batched: it reads so few rows that it runs alone at once.
  *
  * The leader runs the other callers' filter callbacks on its own and the
  * pool's threads (one query's filter never runs concurrently with itself),

@@ -681,7 +681,7 @@ int vecindex_set_compress(struct vecindex *vi, enum vec_compress c)
 		int rc = vecquant_new(c, vi->dim, vi->cap, &vq);
 		if (rc)
 			return rc;
-		vecquant_set_small_pages(vq, vi->bulk);
+		vecquant_set_small_pages(vq, vi->matmem.small_pages);
 		for (size_t r = 0; r < vi->n; r++)
 			vecquant_put(vq, r, vi->mat + r * vi->dim, vi->inv_norm[r]);
 	}
@@ -692,10 +692,9 @@ int vecindex_set_compress(struct vecindex *vi, enum vec_compress c)
 
 void vecindex_set_bulk(struct vecindex *vi, int on)
 {
-	vi->bulk = !!on;
-	bigmem_set_small_pages(&vi->matmem, vi->bulk);
+	bigmem_set_small_pages(&vi->matmem, on);
 	if (vi->vq)
-		vecquant_set_small_pages(vi->vq, vi->bulk);
+		vecquant_set_small_pages(vi->vq, on);
 }
 
 enum vec_compress vecindex_compress(const struct vecindex *vi)

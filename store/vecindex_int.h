@@ -32,7 +32,6 @@ struct vecindex {
 	char **ids;		/* owned copies, one per row */
 	struct rowmap rows;	/* id -> row; the keys are ids[] */
 	struct vecquant *vq;	/* compressed copy, or NULL */
-	int bulk;		/* in a bulk load (vecindex_set_bulk) */
 };
 
 /* Rows screened per kernel call; their scores stay in L1. */

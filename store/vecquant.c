@@ -339,7 +339,8 @@ struct qsearch {
 	float slack;		/* (1 + del) eps_q + float rounding, del <= 1/4 */
 	size_t c;		/* candidates per participant */
 	int avx2;
-	int phase;		/* 1, 2, or 0: done (skipped by the pass) */
+	/* 1 in phase 1; then 2 if it needs (and ran) phase 2, else 0 */
+	int phase;
 	float t;		/* phase 2: the k-th best exact score */
 	uint32_t *kept;		/* phase 1's candidates (sorted for phase 2) */
 	size_t nkept;
@@ -351,7 +352,6 @@ struct qsearch {
 	pthread_mutex_t flock;
 	struct part fin;	/* the result heap (the caller's hits) */
 	uint64_t rescored;
-	int second;		/* phase 2 ran */
 };
 
 /* The queries scanned together: each chunk of rows is read from memory
@@ -662,9 +662,8 @@ static void phase1_end(struct qsearch *q, unsigned used, unsigned nt)
 	for (size_t i = 0; i < q->nkept; i++)
 		vi_offer(q->s, &q->fin, q->kept[i], 1);
 	float t = q->fin.len == k ? q->fin.heap[0].score : -INFINITY;
-	q->second = u != -INFINITY && !(u + q->slack < t);
-	q->phase = q->second ? 2 : 0;
-	if (!q->second)
+	q->phase = u != -INFINITY && !(u + q->slack < t) ? 2 : 0;
+	if (!q->phase)
 		return;
 	qsort(q->kept, q->nkept, sizeof(*q->kept), cmp_u32);
 	q->t = t;
@@ -683,7 +682,6 @@ static void phase2_end(struct qsearch *q, unsigned used)
 			vi_heap_offer(q->s->vi, q->fin.heap, &q->fin.len, q->s->k,
 				      q->parts[i].ex.heap[h]);
 	}
-	q->phase = 0;
 }
 
 int vecquant_search_many(struct search **ss, size_t nq, struct vec_hit **hits, size_t *nhits)
@@ -712,18 +710,18 @@ int vecquant_search_many(struct search **ss, size_t nq, struct vec_hit **hits, s
 		size_t again = 0;
 		for (size_t j = 0; j < nq; j++) {
 			phase1_end(&b.q[j], used, nt);
-			again += (size_t)b.q[j].second;
+			again += b.q[j].phase == 2;
 		}
 		/* Phase 2: every other row whose upper bound reaches the k-th best. */
 		if (again) {
 			used = run_phase(&b, 2, nt);
 			for (size_t j = 0; j < nq; j++)
-				if (b.q[j].second)
+				if (b.q[j].phase == 2)
 					phase2_end(&b.q[j], used);
 		}
 		for (size_t j = 0; j < nq; j++) {
 			nhits[j] = b.q[j].fin.len;
-			atomic_fetch_add(&st_second, (uint64_t)b.q[j].second);
+			atomic_fetch_add(&st_second, (uint64_t)(b.q[j].phase == 2));
 			atomic_fetch_add(&st_rescored, b.q[j].rescored);
 		}
 		atomic_fetch_add(&st_searches, nq);
