@@ -7,8 +7,9 @@
  * rows (exact ties, ordered by id), filters, dense and sparse candidate
  * bitmaps, zero and stored-row queries, mixed k, one thread and split;
  * and over int8 and fp16 copies, where the batch shares one pass over the
- * codes (vecquant_search_many). Then many threads call vecbatch_search at once: batches must form and
- * every answer must still equal its single-query result.
+ * codes (vecquant_search_many) below 24 queries. Then many threads call
+ * vecbatch_search at once: batches must form and every answer must still
+ * equal its single-query result.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -199,8 +200,15 @@ static void check_compressed(const struct fixture *fx)
 			ok(b.searches - a.searches == 13 + 12, "%s, %s: 13 of 14 queries scanned "
 			   "the copy in the batch, 12 alone (%llu)", what, split ? "split" : "1 thread",
 			   (unsigned long long)(b.searches - a.searches));
-			/* From 24 queries the batch scans the floats (sgemm). */
+			/* From 24 queries the batch scans the floats (sgemm): only
+			 * the single searches count, 40 less the two k = n + 5 and
+			 * the three sparse-bitmap queries. */
+			vecquant_get_stats(&a);
 			check_batch(fx, 40, what);
+			vecquant_get_stats(&b);
+			ok(b.searches - a.searches == 35, "%s, %s: a batch of 40 scanned the floats, "
+			   "35 alone scanned the copy (%llu)", what, split ? "split" : "1 thread",
+			   (unsigned long long)(b.searches - a.searches));
 		}
 		vecscan_set_threads(0);
 		vecscan_set_par_bytes(0);
