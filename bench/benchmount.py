@@ -12,6 +12,17 @@ waits for the daemon's flush of them, close() removes it all.
 import os, shutil, subprocess, tempfile, threading, time
 
 
+def proc_mem(pid):
+    """(VmHWM, VmRSS) of /proc/PID ("self" too) in bytes."""
+    got = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmHWM", "VmRSS"):
+                got[k] = int(v.split()[0]) * 1024
+    return got["VmHWM"], got["VmRSS"]
+
+
 class Mount:
     def __init__(self, ragfs, prefix="ragfs-bench.", base=None):
         self.ragfs = ragfs
@@ -46,15 +57,9 @@ class Mount:
         return time.perf_counter() - s
 
     def mem(self):
-        """The daemon's (VmHWM, VmRSS) in bytes, from /proc/PID/status (ragfs
-        -f does not fork: the Popen is the daemon)."""
-        got = {}
-        with open(f"/proc/{self.d.pid}/status") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("VmHWM", "VmRSS"):
-                    got[k] = int(v.split()[0]) * 1024
-        return got["VmHWM"], got["VmRSS"]
+        """The daemon's (VmHWM, VmRSS) in bytes (ragfs -f does not fork: the
+        Popen is the daemon)."""
+        return proc_mem(self.d.pid)
 
     def put_rows(self, x, n):
         """Rows x[0..n) as vector_store/node-%07d.f32, from 8 threads."""

@@ -18,7 +18,7 @@ the first field of every line measured at a dim other than 384
 """
 import json, os, shutil, statistics, subprocess, sys, threading, time
 
-from benchmount import Mount
+from benchmount import Mount, proc_mem
 
 NT, K = 8, 10
 
@@ -59,18 +59,8 @@ def faiss_run(work, n, dim):
         print(f"faiss\t{n}\t{threads}\t{med:.3f}\t{min(ts):.3f}\t{gb / (med / 1e3):.2f}\t"
               f"{1e3 / med:.1f}\t{rec:.3f}", flush=True)
     # Peak: numpy's rows + the index's own copy (IndexFlatIP.add copies).
-    import resource
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"mem\tfaiss\t{n}\t{peak}\t{proc_rss('self')}\t{n * dim * 4}", flush=True)
-
-
-def proc_rss(pid):
-    """VmRSS of /proc/PID in bytes."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    peak, rss = proc_mem("self")
+    print(f"mem\tfaiss\t{n}\t{peak}\t{rss}\t{n * dim * 4}", flush=True)
 
 
 def mem_line(who, m, n, dim):
