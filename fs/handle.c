@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -24,6 +25,18 @@ static int writable_kind(const struct ns_path *p)
 	default:
 		return 0;
 	}
+}
+
+/* handle_with_writer callback: 1 when the writer w has changes not
+ * committed yet and its buffer was appended to arg (a struct buf), 0 when
+ * the store has the current content. A refused oversize buffer is not the
+ * file's content (its old bytes stay); a query's buffer is its request. */
+static int copy_writer(struct handle *w, void *arg)
+{
+	if (!w || !w->dirty || w->too_big || ns_is_query(&w->path))
+		return 0;
+	int rc = buf_add(arg, w->data.data ? w->data.data : "", w->data.len);
+	return rc ? rc : 1;
 }
 
 int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int created,
@@ -56,8 +69,12 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 		h->loaded = 1;
 		h->dirty = h->writable; /* an empty file is still a file to commit */
 	} else if (p->kind != NS_SEARCH) {
-		/* Queries are loaded as their request; everything else as content. */
-		rc = p->kind == NS_QUERY ? 0 : ns_read(fc, p, &h->data);
+		/* Queries are loaded as their request; everything else as content:
+		 * an open writer's uncommitted buffer, else the store's. */
+		rc = p->kind == NS_QUERY ? 0 : handle_with_writer(fc, p, copy_writer, &h->data);
+		if (rc == 0 && p->kind != NS_QUERY)
+			rc = ns_read(fc, p, &h->data);
+		rc = rc > 0 ? 0 : rc;
 		h->loaded = p->kind != NS_QUERY;
 	}
 	if (!rc && p->kind == NS_QUERY && !h->loaded) {
@@ -304,5 +321,23 @@ void handle_free_all(struct fsctx *fc)
 			return;
 		handle_release(fc, h);
 		handle_free(fc, h);
+	}
+}
+
+int handle_with_writer(struct fsctx *fc, const struct ns_path *p,
+		       int (*fn)(struct handle *h, void *arg), void *arg)
+{
+	for (;;) {
+		pthread_mutex_lock(&fc->lock);
+		struct handle *h = ns_pending_get_locked(fc, p);
+		if (!h || !pthread_mutex_trylock(&h->lock)) {
+			int rc = fn(h, arg);
+			if (h)
+				pthread_mutex_unlock(&h->lock);
+			pthread_mutex_unlock(&fc->lock);
+			return rc;
+		}
+		pthread_mutex_unlock(&fc->lock);
+		sched_yield();
 	}
 }

@@ -37,7 +37,12 @@ struct handle {
 	int64_t opened_ns; /* when it was opened: a new file's times until its commit */
 };
 
-/* Open p. flags are open(2) flags. 0 or -errno. */
+/* Open p. flags are open(2) flags. 0 or -errno. An open that loads the
+ * content while another descriptor has the file open for writing with
+ * changes not committed yet takes that writer's buffer, as a local file
+ * system shows other descriptors' writes: what stat(2) reports and a read
+ * returns agree, also between a close() and the release the kernel sends
+ * after it returned (an O_TRUNC closed unwritten commits only then). */
 int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int created,
 		struct handle **out);
 int handle_read(struct fsctx *fc, struct handle *h, char *dst, size_t size, off_t off,
@@ -66,6 +71,12 @@ int64_t handle_mtime(struct handle *h);
 /* Current size (for fstat of an open file). */
 size_t handle_size(struct handle *h);
 void handle_free(struct fsctx *fc, struct handle *h);
+/* fn(h, arg) with the newest handle open for writing under p's name locked
+ * (h NULL when there is none); returns fn's result. fc->lock keeps a listed
+ * handle alive but is never taken before a handle lock: this tries the
+ * handle's lock and backs off. fn runs under fc->lock: it must not take it. */
+int handle_with_writer(struct fsctx *fc, const struct ns_path *p,
+		       int (*fn)(struct handle *h, void *arg), void *arg);
 /* At unmount: release and free the handles the kernel never released (a
  * RELEASE still in flight when the session ended). */
 void handle_free_all(struct fsctx *fc);

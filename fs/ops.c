@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h> /* RENAME_* */
 #include <stdlib.h>
@@ -256,24 +255,11 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 	return store_sync(ctx()->store) ? -EIO : 0;
 }
 
-/* truncate(2) by name of a file created and not closed yet (not in the
- * store): cut its writer's buffer. fc->lock keeps the handle alive (it is
- * listed); it is never taken before a handle lock, so try and back off. */
-static int truncate_pending(struct fsctx *fc, const struct ns_path *p, off_t size)
+/* truncate(2) by name of a file open for writing: cut its writer's buffer
+ * (a commit here would be overwritten by the writer's close). 1: no writer. */
+static int truncate_writer(struct handle *h, void *arg)
 {
-	for (;;) {
-		pthread_mutex_lock(&fc->lock);
-		struct handle *h = ns_pending_get_locked(fc, p);
-		if (!h || !pthread_mutex_trylock(&h->lock)) {
-			int rc = h ? handle_truncate_locked(h, size) : -ENOENT;
-			if (h)
-				pthread_mutex_unlock(&h->lock);
-			pthread_mutex_unlock(&fc->lock);
-			return rc;
-		}
-		pthread_mutex_unlock(&fc->lock);
-		sched_yield();
-	}
+	return h ? handle_truncate_locked(h, *(off_t *)arg) : 1;
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
@@ -281,13 +267,14 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct fsctx *fc = ctx();
 	if (fi && fh(fi))
 		return handle_truncate(fc, fh(fi), size);
-	/* truncate(2) on a path: load, cut, commit. */
 	struct ns_path p;
 	struct handle *h;
 	ns_parse(path, &p);
-	int rc = handle_open(fc, &p, O_RDWR, 0, &h);
-	if (rc == -ENOENT)
-		return truncate_pending(fc, &p, size);
+	int rc = handle_with_writer(fc, &p, truncate_writer, &size);
+	if (rc != 1)
+		return rc;
+	/* truncate(2) on a path: load, cut, commit. */
+	rc = handle_open(fc, &p, O_RDWR, 0, &h);
 	if (rc)
 		return rc;
 	rc = handle_truncate(fc, h, size);

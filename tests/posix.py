@@ -167,6 +167,23 @@ expect("OK", "docs: O_APPEND write", write, a, b"delta\n", os.O_WRONLY | os.O_AP
 tap(read(a) == b"alpha beta gamma\ndelta\n", "docs: O_APPEND appended at the end")
 expect("OK", "docs: O_TRUNC of an existing file, closed unwritten", close_only, a, os.O_WRONLY | os.O_TRUNC)
 tap(os.stat(a).st_size == 0 and read(a) == b"", "docs: O_TRUNC left an empty file")
+# The kernel sends RELEASE after close() returned, and a truncate nothing
+# wrote after commits only then: a read right after close must not race it.
+bad = 0
+for i in range(40):
+    write(a, b"x%d\n" % i)
+    close_only(a, os.O_WRONLY | os.O_TRUNC)
+    bad += os.stat(a).st_size != 0 or read(a) != b""
+tap(bad == 0, f"docs: 40 x (write, O_TRUNC closed unwritten, read at once): empty every time ({bad} not)")
+# Another descriptor's writes not closed yet: stat and read agree on them.
+write(a, b"old bytes")
+fd = os.open(a, os.O_WRONLY | os.O_TRUNC)
+os.write(fd, b"new")
+tap(os.stat(a).st_size == 3 and read(a) == b"new", "docs: an open writer's bytes: stat and read agree")
+os.truncate(a, 2)
+tap(read(a) == b"ne", "docs: truncate(path) cuts the open writer's buffer")
+os.close(fd)
+tap(read(a) == b"ne", "docs: and the writer's close keeps the cut")
 write(a, b"0123456789")
 expect("OK", "docs: truncate(path) shorter", os.truncate, a, 4)
 tap(read(a) == b"0123", "docs: truncate kept the prefix")
