@@ -9,7 +9,7 @@ stop() unmounts and waits for it, mem() reads the daemon's peak and current
 RSS, put_rows() writes rows as vector_store/node-<i>.f32 files, settle()
 waits for the daemon's flush of them, close() removes it all.
 """
-import os, shutil, subprocess, tempfile, threading, time
+import os, shutil, struct, subprocess, tempfile, threading, time
 
 
 def proc_mem(pid):
@@ -74,6 +74,20 @@ class Mount:
             th.start()
         for th in ths:
             th.join()
+
+    def compact(self):
+        """Make the store one snapshot segment (with its vector block), as
+        a store written for a while is: 17 flushes of one scratch row pass
+        the compaction threshold (16 segments); the row is then removed."""
+        p = os.path.join(self.mnt, "vector_store", "_compact.f32")
+        dim = len(open(os.path.join(self.mnt, "vector_store", "node-0000000.f32"), "rb").read()) // 4
+        for i in range(17):
+            with open(p, "wb") as f:
+                f.write(struct.pack(f"<{dim}f", *([float(i + 1)] * dim)))
+            fd = os.open(p, os.O_RDONLY)
+            os.fsync(fd)
+            os.close(fd)
+        os.unlink(p)
 
     def settle(self, secs=1.0):
         """fsync(2) one row (the daemon flushes its journal to a segment),

@@ -5,8 +5,9 @@ first query, against the time it takes just to read the store's bytes.
   coldstart.py RAGFS WORK N DIM REPS
 
 Builds (once, kept in WORK/store) a store of N random DIM-float vectors by
-writing vector_store/<id>.f32 files through a mount (8 writers), lets it
-compact, then measures REPS times each:
+writing vector_store/<id>.f32 files through a mount (8 writers), compacts
+it (Mount.compact: the snapshot segment with its vector block, which a
+mount maps as its matrix), then measures REPS times each:
   read   cat of every segment file (the matrix and ids as the store keeps
          them) to /dev/null
   mount  ragfs start -> mounted -> first query answered (an embedding query,
@@ -37,6 +38,14 @@ def main():
         m.put_rows(np.random.default_rng(1).standard_normal((n, dim), dtype=np.float32), n)
         print(f"# wrote {n} vectors through the mount in {time.time() - t:.1f} s", file=sys.stderr)
         m.stop(timeout=600)
+    man = json.load(open(os.path.join(m.store, "manifest.json")))
+    if not man["segments"][0].get("vector_block"):
+        m.start(opts)
+        m.compact()
+        m.stop(timeout=600)
+        man = json.load(open(os.path.join(m.store, "manifest.json")))
+    print(f"# {len(man['segments'])} segments, the first with a vector block: "
+          f"{bool(man['segments'][0].get('vector_block'))}", file=sys.stderr)
     store = m.store
     segs = [os.path.join(store, "segments", f) for f in sorted(os.listdir(os.path.join(store, "segments")))]
     store_mb = sum(os.path.getsize(f) for f in segs) / 1e6

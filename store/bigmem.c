@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define HUGE_PAGE (2u << 20)
 /* Address space reserved for a large array: 64 GiB costs nothing (no
@@ -58,17 +59,25 @@ void bigmem_set_small_pages(struct bigmem *m, int on)
 		madvise(m->data, m->size, on ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 }
 
+/* A reservation able to hold bytes and grow (*len its size), or NULL. */
+static char *reserve_for(size_t bytes, size_t *len)
+{
+	*len = round_up(bytes * 2 > BIGMEM_RESERVE ? bytes * 2 : BIGMEM_RESERVE, HUGE_PAGE);
+	char *base = *len >= bytes ? reserve(*len) : NULL;
+	/* Refused (RLIMIT_AS, valgrind's address space): a quarter as much,
+	 * down to twice what is needed. */
+	while (!base && *len / 4 >= round_up(bytes * 2, HUGE_PAGE) && bytes * 2 > bytes)
+		base = reserve(*len /= 4);
+	if (!base)
+		base = (*len = round_up(bytes * 2, HUGE_PAGE)) >= bytes ? reserve(*len) : NULL;
+	return base;
+}
+
 /* Move m's contents into a fresh reservation able to hold bytes. */
 static int move_to_reservation(struct bigmem *m, size_t bytes)
 {
-	size_t len = round_up(bytes * 2 > BIGMEM_RESERVE ? bytes * 2 : BIGMEM_RESERVE, HUGE_PAGE);
-	char *base = len >= bytes ? reserve(len) : NULL;
-	/* Refused (RLIMIT_AS, valgrind's address space): a quarter as much,
-	 * down to twice what is needed. */
-	while (!base && len / 4 >= round_up(bytes * 2, HUGE_PAGE) && bytes * 2 > bytes)
-		base = reserve(len /= 4);
-	if (!base)
-		base = (len = round_up(bytes * 2, HUGE_PAGE)) >= bytes ? reserve(len) : NULL;
+	size_t len;
+	char *base = reserve_for(bytes, &len);
 	size_t size = round_up(bytes, HUGE_PAGE);
 	if (!base || commit(m, base, 0, size)) {
 		if (base)
@@ -110,6 +119,29 @@ int bigmem_grow(struct bigmem *m, size_t bytes)
 	free(m->data);
 	m->data = p;
 	m->size = bytes;
+	return 0;
+}
+
+int bigmem_map_file(struct bigmem *m, int fd, uint64_t off, size_t bytes)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	if (m->data || !bytes || off % page || off > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	size_t len, size = round_up(bytes, page);
+	char *base = reserve_for(bytes, &len);
+	if (!base)
+		return -ENOMEM;
+	/* Over the start of the reservation: growing later commits the rest
+	 * of it as before (anonymous, after the file's last page). */
+	if (mmap(base, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+		 (off_t)off) == MAP_FAILED) {
+		int rc = -errno;
+		munmap(base, len);
+		return rc;
+	}
+	m->data = base;
+	m->size = size;
+	m->reserved = len;
 	return 0;
 }
 

@@ -25,6 +25,7 @@
 #define STORE_BIGMEM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define BIGMEM_MIN (4u << 20)
 
@@ -43,6 +44,14 @@ int bigmem_grow(struct bigmem *m, size_t bytes);
  * or ends (0: huge pages again, and what the load filled is handed to
  * khugepaged to collapse in the background). */
 void bigmem_set_small_pages(struct bigmem *m, int on);
+/* Make an empty m (data NULL) the bytes at off of fd (off a multiple of
+ * the page size), mapped copy-on-write at the start of a reservation:
+ * reads come from the page cache (no copy, no zeroed pages), writes copy
+ * the page they touch, and the array grows as any other. The file must
+ * not shrink while mapped (a page past its end would fault); the mapping
+ * keeps it alive after it is unlinked. 0, -EINVAL (m not empty, off not
+ * aligned), -ENOMEM, or mmap's -errno. */
+int bigmem_map_file(struct bigmem *m, int fd, uint64_t off, size_t bytes);
 /* Free everything; m is all zero again (align and small_pages kept). */
 void bigmem_free(struct bigmem *m);
 

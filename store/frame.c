@@ -5,46 +5,9 @@
 #include <string.h>
 #include <zlib.h>
 
-static void put_u16(unsigned char *p, uint16_t v)
-{
-	p[0] = v & 0xff;
-	p[1] = v >> 8;
-}
+#include "le.h"
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (v >> (8 * i)) & 0xff;
-}
-
-static uint16_t get_u16(const unsigned char *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t crc(const void *p, size_t n)
+uint32_t frame_crc32(const void *p, size_t n)
 {
 	uLong c = crc32(0L, Z_NULL, 0);
 	const unsigned char *b = p;
@@ -64,11 +27,11 @@ static int encode_op(struct buf *out, const struct frame_op *op)
 	if (op->coll_len > UINT16_MAX || op->key_len > UINT32_MAX)
 		return -EINVAL;
 	h[0] = op->type;
-	put_u16(h + 2, (uint16_t)op->coll_len);
-	put_u32(h + 4, (uint32_t)op->key_len);
-	put_u64(h + 8, op->val_len);
-	put_u64(h + 16, (uint64_t)op->mtime_ns);
-	put_u32(h + 24, op->mode);
+	le_put_u16(h + 2, (uint16_t)op->coll_len);
+	le_put_u32(h + 4, (uint32_t)op->key_len);
+	le_put_u64(h + 8, op->val_len);
+	le_put_u64(h + 16, (uint64_t)op->mtime_ns);
+	le_put_u32(h + 24, op->mode);
 	int rc = buf_add(out, h, sizeof(h));
 	if (!rc)
 		rc = buf_add(out, op->coll, op->coll_len);
@@ -97,12 +60,12 @@ int frame_encode(struct buf *out, uint64_t seq, const struct frame_op *ops, size
 	}
 	unsigned char *hp = (unsigned char *)out->data + start;
 	size_t plen = out->len - start - FRAME_HDR_LEN;
-	put_u32(hp, FRAME_MAGIC);
-	put_u32(hp + 4, (uint32_t)n);
-	put_u64(hp + 8, seq);
-	put_u64(hp + 16, plen);
-	put_u32(hp + 24, crc(hp + FRAME_HDR_LEN, plen));
-	put_u32(hp + 28, crc(hp, 28));
+	le_put_u32(hp, FRAME_MAGIC);
+	le_put_u32(hp + 4, (uint32_t)n);
+	le_put_u64(hp + 8, seq);
+	le_put_u64(hp + 16, plen);
+	le_put_u32(hp + 24, frame_crc32(hp + FRAME_HDR_LEN, plen));
+	le_put_u32(hp + 28, frame_crc32(hp, 28));
 	return 0;
 }
 
@@ -117,11 +80,11 @@ static int decode_ops(const unsigned char *p, uint64_t plen, uint32_t nops, uint
 		const unsigned char *h = p + off;
 		struct frame_op op = {
 			.type = h[0],
-			.coll_len = get_u16(h + 2),
-			.key_len = get_u32(h + 4),
-			.val_len = get_u64(h + 8),
-			.mtime_ns = (int64_t)get_u64(h + 16),
-			.mode = get_u32(h + 24),
+			.coll_len = le_get_u16(h + 2),
+			.key_len = le_get_u32(h + 4),
+			.val_len = le_get_u64(h + 8),
+			.mtime_ns = (int64_t)le_get_u64(h + 16),
+			.mode = le_get_u32(h + 24),
 		};
 		off += FRAME_OP_HDR_LEN;
 		uint64_t need = (uint64_t)op.coll_len + 1 + op.key_len + 1;
@@ -150,19 +113,19 @@ static int decode(const void *buf, size_t len, size_t *used, uint64_t *seq, fram
 	const unsigned char *p = buf;
 	if (len < FRAME_HDR_LEN)
 		return -EAGAIN;
-	if (get_u32(p) != FRAME_MAGIC || get_u32(p + 28) != crc(p, 28))
+	if (le_get_u32(p) != FRAME_MAGIC || le_get_u32(p + 28) != frame_crc32(p, 28))
 		return -EBADMSG;
-	uint32_t nops = get_u32(p + 4);
-	uint64_t plen = get_u64(p + 16);
+	uint32_t nops = le_get_u32(p + 4);
+	uint64_t plen = le_get_u64(p + 16);
 	if (plen > len - FRAME_HDR_LEN)
 		return -EAGAIN;
-	if (check_payload && get_u32(p + 24) != crc(p + FRAME_HDR_LEN, plen))
+	if (check_payload && le_get_u32(p + 24) != frame_crc32(p + FRAME_HDR_LEN, plen))
 		return -EBADMSG;
 	/* Validate the whole frame before calling fn: all or nothing. */
-	int rc = decode_ops(p + FRAME_HDR_LEN, plen, nops, get_u64(p + 8), NULL, NULL);
+	int rc = decode_ops(p + FRAME_HDR_LEN, plen, nops, le_get_u64(p + 8), NULL, NULL);
 	if (rc)
 		return rc;
-	*seq = get_u64(p + 8);
+	*seq = le_get_u64(p + 8);
 	*used = FRAME_HDR_LEN + plen;
 	return decode_ops(p + FRAME_HDR_LEN, plen, nops, *seq, fn, ctx);
 }

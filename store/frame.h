@@ -59,6 +59,9 @@ struct frame_op {
 	uint32_t mode;
 };
 
+/* zlib's CRC-32 of p[0..n), for any n (zlib takes 32-bit lengths). */
+uint32_t frame_crc32(const void *p, size_t n);
+
 /* Append one frame holding ops[0..n) to out. 0, -EINVAL (a name too long),
  * -ENOMEM/-EFBIG. */
 int frame_encode(struct buf *out, uint64_t seq, const struct frame_op *ops, size_t n);

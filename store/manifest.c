@@ -76,6 +76,10 @@ static int parse_segs(const cJSON *arr, struct manifest *m)
 		if (cJSON_GetObjectItemCaseSensitive(it, "writer") &&
 		    get_str(it, "writer", s.writer, sizeof(s.writer)))
 			return -EBADMSG;
+		const cJSON *vb = cJSON_GetObjectItemCaseSensitive(it, "vector_block");
+		if (vb && !cJSON_IsBool(vb))
+			return -EBADMSG;
+		s.vector_block = cJSON_IsTrue(vb);
 		if (manifest_add_seg(m, &s))
 			return -ENOMEM;
 	}
@@ -150,9 +154,13 @@ static int add_str_field(struct buf *out, const char *name, const char *val)
 
 int manifest_render(const struct manifest *m, struct buf *out)
 {
+	int version = 1;
+	for (size_t i = 0; i < m->nsegs; i++)
+		if (m->segs[i].vector_block)
+			version = 2;
 	int rc = buf_addf(out,
 			  "{\"format\": \"ragfs-store\", \"version\": %d, \"generation\": %" PRIu64
-			  ", \"last_seq\": %" PRIu64, MANIFEST_VERSION, m->generation, m->last_seq);
+			  ", \"last_seq\": %" PRIu64, version, m->generation, m->last_seq);
 	if (!rc)
 		rc = add_str_field(out, "store_id", m->store_id);
 	if (!rc)
@@ -184,6 +192,8 @@ int manifest_render(const struct manifest *m, struct buf *out)
 				      sg->size, sg->first_seq, sg->last_seq);
 		if (!rc)
 			rc = json_str_out(sg->writer, out);
+		if (!rc && sg->vector_block)
+			rc = buf_adds(out, ", \"vector_block\": true");
 		if (!rc)
 			rc = buf_addc(out, '}');
 	}

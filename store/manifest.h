@@ -12,7 +12,8 @@
  *    "dim": 384, "embed": "hash",
  *    "writers": [{"id": "<uuid>", "last_seq": 1234}, ...],
  *    "segments": [{"key": "segments/<writer8>-<first>-<last>.seg", "size": 4096,
- *                  "first_seq": 1, "last_seq": 900, "writer": "<uuid>"}, ...]}
+ *                  "first_seq": 1, "last_seq": 900, "writer": "<uuid>"
+ *                  [, "vector_block": true]}, ...]}
  * "last_seq" is the highest of all writers (layout version 1 stores written
  * before "writers" existed have only it: it belongs to their one writer).
  */
@@ -25,7 +26,9 @@
 #include "buf.h"
 
 #define MANIFEST_KEY "manifest.json"
-#define MANIFEST_VERSION 1
+/* Written as 2 when a segment has a vector block, else 1 (a version-1
+ * ragfs can mount it). */
+#define MANIFEST_VERSION 2
 
 struct manifest_seg {
 	char key[96];
@@ -33,6 +36,7 @@ struct manifest_seg {
 	uint64_t first_seq;
 	uint64_t last_seq;
 	char writer[40]; /* "" in stores from before "writers" */
+	int vector_block; /* ends in a vector block (vecblock.h): layout version 2 */
 };
 
 struct manifest_writer {

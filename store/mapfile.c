@@ -13,6 +13,7 @@ int mapfile_open(const char *path, struct mapfile *m)
 	struct stat st;
 	m->data = NULL;
 	m->len = m->dropped = 0;
+	m->fd = -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -28,9 +29,11 @@ int mapfile_open(const char *path, struct mapfile *m)
 			madvise(p, (size_t)st.st_size, MADV_SEQUENTIAL);
 			m->data = p;
 			m->len = (size_t)st.st_size;
+			m->fd = fd;
 		}
 	}
-	close(fd);
+	if (!m->data)
+		close(fd);
 	return rc;
 }
 
@@ -51,8 +54,11 @@ void mapfile_done_before(struct mapfile *m, const void *p)
 
 void mapfile_close(struct mapfile *m)
 {
-	if (m->data)
+	if (m->data) {
 		munmap((void *)m->data, m->len);
+		close(m->fd);
+	}
 	m->data = NULL;
 	m->len = m->dropped = 0;
+	m->fd = 0;
 }

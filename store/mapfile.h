@@ -17,6 +17,8 @@ struct mapfile {
 	const char *data; /* NULL for an empty file */
 	size_t len;
 	size_t dropped;   /* bytes at the front handed back (mapfile_done_before) */
+	int fd;           /* the file, open while data != NULL (mapping parts of
+			   * it elsewhere: vecindex_map_rows) */
 };
 
 /* Map path. 0, or -errno (-ENOENT for a missing file). */
@@ -27,7 +29,7 @@ int mapfile_open(const char *path, struct mapfile *m);
  * large as the matrix is not resident beside the matrix it builds. Acts
  * in steps of a few MiB. */
 void mapfile_done_before(struct mapfile *m, const void *p);
-/* Unmap; m is all zero again. Accepts a zeroed m. */
+/* Unmap and close; m is all zero again. Accepts a zeroed m. */
 void mapfile_close(struct mapfile *m);
 
 #endif

@@ -2,13 +2,16 @@
 #include "state.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "bm25.h"
 #include "filter_index.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "vecblock.h"
 
 struct state {
 	struct map *colls;     /* name -> struct map * of struct entry * */
@@ -470,7 +473,7 @@ static int snap_vectors(struct snap *s, struct vecindex *vi, const char *coll)
 	return rc;
 }
 
-int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out)
+int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out, int vector_block)
 {
 	struct snap s = { .seq = seq, .out = out };
 	size_t ncolls;
@@ -488,14 +491,77 @@ int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out)
 	}
 	free(colls);
 	/* Vectors after the records and nodes they depend on. */
-	if (!rc)
+	if (!rc && !vector_block)
 		rc = snap_vectors(&s, st->vecs, COLL_VECS);
 	if (!rc && st->next)
 		rc = snap_vectors(&s, st->next, COLL_VECS_NEXT);
 	if (!rc)
 		rc = snap_flush(&s);
 	free(s.ops);
+	return rc || !vector_block ? rc : vecblock_append(out, st->vecs);
+}
+
+/* A block's ids as the malloc'd array vecindex_map_rows takes. */
+struct id_list {
+	char **ids;
+};
+
+static int collect_id(void *ctx, uint64_t row, const char *id)
+{
+	struct id_list *l = ctx;
+	return (l->ids[row] = strdup(id)) ? 0 : -ENOMEM;
+}
+
+/* Map the block's rows as the (empty) active set's matrix. -EBUSY: not
+ * mappable here, apply them as puts. */
+static int map_block(struct state *st, const char *seg, const struct vecblock *b, int fd)
+{
+	uint64_t bytes = b->n * b->dim * sizeof(float);
+	if (fd < 0 || b->dim != vecindex_dim(st->vecs) || vecindex_count(st->vecs) ||
+	    bytes < BIGMEM_MIN || bytes > SIZE_MAX)
+		return -EBUSY;
+	struct id_list l = { calloc((size_t)b->n, sizeof(char *)) };
+	int rc = l.ids ? vecblock_each_id(seg, b, collect_id, &l) : -ENOMEM;
+	if (rc) {
+		for (uint64_t r = 0; l.ids && r < b->n; r++)
+			free(l.ids[r]);
+		free(l.ids);
+		return rc;
+	}
+	rc = vecindex_map_rows(st->vecs, fd, b->rows_off, (size_t)b->n, l.ids);
+	for (size_t r = 0; !rc && r < b->n; r++) {
+		const char *id = vecindex_id(st->vecs, r);
+		fidx_set_row(st->fidx, r, map_get(st->node_meta, id));
+		if (st->vec_hook)
+			st->vec_hook(st->vec_hook_ctx, st, id);
+	}
 	return rc;
+}
+
+struct block_put {
+	struct state *st;
+	const char *rows;
+	size_t rowb;
+};
+
+static int put_block_row(void *ctx, uint64_t row, const char *id)
+{
+	struct block_put *p = ctx;
+	struct frame_op op = { .type = FRAME_PUT, .coll = COLL_VECS, .coll_len = strlen(COLL_VECS),
+			       .key = id, .key_len = strlen(id),
+			       .val = p->rows + row * p->rowb, .val_len = p->rowb };
+	int rc = state_apply(p->st, &op);
+	return rc == -EINVAL ? 0 : rc; /* as replay: a bad vector is logged, skipped */
+}
+
+int state_apply_block(struct state *st, const char *seg, const struct vecblock *b, int fd)
+{
+	st->version++;
+	int rc = map_block(st, seg, b, fd);
+	if (rc != -EBUSY)
+		return rc;
+	struct block_put p = { st, seg + b->rows_off, (size_t)b->dim * sizeof(float) };
+	return vecblock_each_id(seg, b, put_block_row, &p);
 }
 
 const struct fidx *state_filter_index(const struct state *st)

@@ -119,7 +119,15 @@ void state_set_vec_hook(struct state *st, state_vec_hook fn, void *ctx);
 
 /* Encode the whole image as frames numbered from *seq (incremented per
  * frame) into out: a compacted segment, each collection in first-put order
- * (so a replay keeps the order). 0 or -ENOMEM. */
-int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out);
+ * (so a replay keeps the order). With vector_block the active vectors are
+ * not frames but a vector block after them (vecblock.h). 0 or -ENOMEM. */
+int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out, int vector_block);
+
+struct vecblock;
+/* Apply a segment's vector block (seg: the segment's bytes; its frames
+ * applied first): a PUT of each row into the active set. fd >= 0: seg is
+ * mapped from that file, and an empty active set maps the rows in place.
+ * 0, -EBADMSG (ids or rows not what the trailer says), -ENOMEM. */
+int state_apply_block(struct state *st, const char *seg, const struct vecblock *b, int fd);
 
 #endif

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mapfile.h"
 #include "store_int.h"
+#include "vecblock.h"
 
 #define COMMIT_ATTEMPTS 8
 
@@ -81,6 +82,40 @@ static int frames_ok(const char *p, size_t len)
 	return 1;
 }
 
+/* A vector block's rows and ids check out, read from fd when p is a
+ * mapping of that file (fd >= 0). */
+static int block_ok(const char *p, const struct vecblock *b, int fd)
+{
+	return fd >= 0 ? vecblock_rows_ok_fd(fd, b) : vecblock_rows_ok(p, b);
+}
+
+/* A whole segment checks out: its frames and, when it has one (vb: the
+ * manifest says so), its vector block. */
+static int segment_ok(const char *p, size_t len, int vb, int fd)
+{
+	struct vecblock b;
+	if (!vb)
+		return frames_ok(p, len);
+	return !vecblock_parse(p, len, &b) && frames_ok(p, (size_t)b.frames_len) &&
+	       block_ok(p, &b, fd);
+}
+
+/* Apply a segment: its frames, then its vector block when it has one. fd:
+ * the file p is mapped from, or -1. */
+static int apply_segment(struct replay_ctx *r, const char *p, size_t len, int vb, int verified,
+			 int fd)
+{
+	struct vecblock b;
+	if (!vb)
+		return apply_frames(r, p, len, verified);
+	int rc = vecblock_parse(p, len, &b);
+	if (!rc)
+		rc = apply_frames(r, p, (size_t)b.frames_len, verified);
+	if (!rc && verified && !block_ok(p, &b, fd))
+		rc = -EBADMSG;
+	return rc ? rc : state_apply_block(r->st, p, &b, fd);
+}
+
 /* A segment's bytes by GET (a copy is kept in the segment cache). */
 static int fetch_remote(struct store *s, const char *key, struct buf *b)
 {
@@ -93,10 +128,11 @@ static int fetch_remote(struct store *s, const char *key, struct buf *b)
 }
 
 /* A segment's bytes: the local copy when it is whole, else a GET (kept). */
-static int fetch(struct store *s, const char *key, struct buf *b)
+static int fetch(struct store *s, const struct manifest_seg *sg, struct buf *b)
 {
+	const char *key = sg->key;
 	if (!segcache_get(s->segs, key, b)) {
-		if (frames_ok(b->data, b->len))
+		if (segment_ok(b->data, b->len, sg->vector_block, -1))
 			return 0;
 		LOG_WARN("segment cache: the copy of %s is damaged; fetching it again", key);
 		segcache_drop(s->segs, key);
@@ -113,10 +149,12 @@ struct seg_view {
 	size_t len;
 	struct mapfile map;
 	struct buf b;
+	int verified; /* its checksums were checked here (a cached copy) */
 };
 
-static int view_open(struct store *s, const char *key, struct seg_view *v)
+static int view_open(struct store *s, const struct manifest_seg *sg, struct seg_view *v)
 {
+	const char *key = sg->key;
 	*v = (struct seg_view){ .b = BUF_INIT };
 	char *path = backend_local_path(s->be, key);
 	if (path) {
@@ -127,10 +165,13 @@ static int view_open(struct store *s, const char *key, struct seg_view *v)
 			__atomic_add_fetch(&s->be->stats.gets, 1, __ATOMIC_RELAXED);
 			__atomic_add_fetch(&s->be->stats.bytes_in, v->map.len, __ATOMIC_RELAXED);
 		}
-	} else if (!segcache_map(s->segs, key, &v->map) && !frames_ok(v->map.data, v->map.len)) {
-		LOG_WARN("segment cache: the copy of %s is damaged; fetching it again", key);
-		mapfile_close(&v->map);
-		segcache_drop(s->segs, key);
+	} else if (!segcache_map(s->segs, key, &v->map)) {
+		v->verified = segment_ok(v->map.data, v->map.len, sg->vector_block, v->map.fd);
+		if (!v->verified) {
+			LOG_WARN("segment cache: the copy of %s is damaged; fetching it again", key);
+			mapfile_close(&v->map);
+			segcache_drop(s->segs, key);
+		}
 	}
 	if (v->map.data) {
 		v->data = v->map.data;
@@ -155,13 +196,15 @@ static void view_close(struct seg_view *v)
 struct verify_job {
 	const char *data;
 	size_t len;
+	int vector_block;
+	int fd;
 	int ok;
 };
 
 static void *verify_main(void *arg)
 {
 	struct verify_job *j = arg;
-	j->ok = frames_ok(j->data, j->len);
+	j->ok = segment_ok(j->data, j->len, j->vector_block, j->fd);
 	return NULL;
 }
 
@@ -175,15 +218,16 @@ static int apply_segments(struct store *s, struct state *st, const struct manife
 		const struct manifest_seg *sg = &m->segs[i];
 		struct seg_view v;
 		struct replay_ctx r = { .s = s, .st = st, .own = !strcmp(sg->writer, s->writer_id) };
-		rc = view_open(s, sg->key, &v);
+		rc = view_open(s, sg, &v);
 		r.map = v.map.data ? &v.map : NULL;
-		struct verify_job job = { v.data, v.len, 0 };
+		struct verify_job job = { v.data, v.len, sg->vector_block, r.map ? v.map.fd : -1, 0 };
 		pthread_t th;
 		/* Cached copies were verified by view_open; big local files here. */
-		int parallel = !rc && r.map && !s->segs && v.len >= (1u << 20) &&
+		int parallel = !rc && r.map && !v.verified && v.len >= (1u << 20) &&
 			       !pthread_create(&th, NULL, verify_main, &job);
 		if (!rc)
-			rc = apply_frames(&r, v.data, v.len, !parallel);
+			rc = apply_segment(&r, v.data, v.len, sg->vector_block,
+					   !parallel && !v.verified, r.map ? v.map.fd : -1);
 		if (parallel) {
 			pthread_join(th, NULL);
 			if (!rc && !job.ok)
@@ -263,8 +307,13 @@ static int is_superset(const struct manifest *remote, const struct manifest *hav
 }
 
 /* The segments of remote that we have not applied, fetched in order. */
+struct fetched {
+	struct buf b;
+	int vector_block;
+};
+
 static int fetch_new(struct store *s, const struct manifest *remote,
-		     const struct manifest *have, struct buf **bufs, size_t *n)
+		     const struct manifest *have, struct fetched **bufs, size_t *n)
 {
 	*bufs = calloc(remote->nsegs + 1, sizeof(**bufs));
 	*n = 0;
@@ -273,7 +322,8 @@ static int fetch_new(struct store *s, const struct manifest *remote,
 	for (size_t i = 0; i < remote->nsegs; i++) {
 		if (have && manifest_find_seg(have, remote->segs[i].key))
 			continue;
-		int rc = fetch(s, remote->segs[i].key, &(*bufs)[*n]);
+		int rc = fetch(s, &remote->segs[i], &(*bufs)[*n].b);
+		(*bufs)[*n].vector_block = remote->segs[i].vector_block;
 		(*n)++;
 		if (rc)
 			return rc;
@@ -288,7 +338,8 @@ static int fetch_new(struct store *s, const struct manifest *remote,
 static int merge_remote(struct store *s)
 {
 	struct manifest remote = { 0 };
-	struct buf mine = BUF_INIT, *bufs = NULL;
+	struct buf mine = BUF_INIT;
+	struct fetched *bufs = NULL;
 	size_t nbufs = 0;
 	char etag[BACKEND_ETAG_MAX];
 	struct state *fresh = NULL;
@@ -314,7 +365,7 @@ static int merge_remote(struct store *s)
 	}
 	for (size_t i = 0; i < nbufs && !rc; i++) {
 		struct replay_ctx r = { .s = s, .st = s->st };
-		rc = apply_frames(&r, bufs[i].data, bufs[i].len, 1);
+		rc = apply_segment(&r, bufs[i].b.data, bufs[i].b.len, bufs[i].vector_block, 1, -1);
 	}
 	struct replay_ctx r = { .s = s, .st = s->st, .own = 1,
 				.after = manifest_writer_seq(&remote, s->writer_id) };
@@ -330,7 +381,7 @@ static int merge_remote(struct store *s)
 	s->merges++;
 out:
 	for (size_t i = 0; bufs && i < nbufs; i++)
-		buf_release(&bufs[i]);
+		buf_release(&bufs[i].b);
 	free(bufs);
 	state_free(fresh);
 	manifest_clear(&remote);
@@ -446,9 +497,10 @@ static int compact(struct store *s)
 	struct manifest next = { 0 };
 	store_read_begin(s);
 	uint64_t upto = s->next_seq - 1, seq = upto;
-	int rc = state_snapshot(s->st, &seq, &snap);
+	int rc = state_snapshot(s->st, &seq, &snap, 1);
 	store_read_end(s);
-	struct manifest_seg ms = { .size = snap.len, .first_seq = upto, .last_seq = upto };
+	struct manifest_seg ms = { .size = snap.len, .first_seq = upto, .last_seq = upto,
+				   .vector_block = 1 };
 	snprintf(ms.writer, sizeof(ms.writer), "%s", s->writer_id);
 	manifest_seg_key(ms.key, sizeof(ms.key), s->writer_id, upto, upto);
 	if (!rc)

@@ -74,17 +74,14 @@ int vecindex_new(uint32_t dim, struct vecindex **out)
 	return 0;
 }
 
+static void clear_rows(struct vecindex *vi);
+
 void vecindex_free(struct vecindex *vi)
 {
 	if (!vi)
 		return;
-	for (size_t i = 0; i < vi->n; i++)
-		free(vi->ids[i]);
-	free(vi->ids);
-	free(vi->inv_norm);
-	bigmem_free(&vi->matmem);
+	clear_rows(vi);
 	vecquant_free(vi->vq);
-	rowmap_free(&vi->rows);
 	free(vi);
 }
 
@@ -156,10 +153,11 @@ static double row_sumsq(const float *v, uint32_t dim)
 	return (a[0] + a[1]) + (a[2] + a[3]);
 }
 
-/* rr: row_sumsq(v), finite. */
-static void put_row(struct vecindex *vi, size_t row, const float *v, double rr)
+/* The row's inverse norm and compressed copy, from rr = row_sumsq of its
+ * values (finite), which are in place. */
+static void index_row(struct vecindex *vi, size_t row, double rr)
 {
-	memcpy(vi->mat + row * vi->dim, v, (size_t)vi->dim * sizeof(float));
+	const float *v = vi->mat + row * vi->dim;
 	double nrm = sqrt(rr);
 	if (nrm == 0)
 		vi->inv_norm[row] = 0;
@@ -169,6 +167,73 @@ static void put_row(struct vecindex *vi, size_t row, const float *v, double rr)
 		vi->inv_norm[row] = 1.0 / nrm;
 	if (vi->vq)
 		vecquant_put(vi->vq, row, v, vi->inv_norm[row]);
+}
+
+/* rr: row_sumsq(v), finite. */
+static void put_row(struct vecindex *vi, size_t row, const float *v, double rr)
+{
+	memcpy(vi->mat + row * vi->dim, v, (size_t)vi->dim * sizeof(float));
+	index_row(vi, row, rr);
+}
+
+static void free_ids(char **ids, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
+/* Back to no rows, no memory (the compressed copy keeps its room). */
+static void clear_rows(struct vecindex *vi)
+{
+	free_ids(vi->ids, vi->n);
+	free(vi->inv_norm);
+	bigmem_free(&vi->matmem);
+	rowmap_free(&vi->rows);
+	vi->ids = NULL;
+	vi->inv_norm = NULL;
+	vi->mat = NULL;
+	vi->n = vi->cap = 0;
+}
+
+int vecindex_map_rows(struct vecindex *vi, int fd, uint64_t off, size_t n, char **ids)
+{
+	size_t rowb = (size_t)vi->dim * sizeof(float);
+	int rc = vi->n || vi->cap || !n ? -EBUSY
+		 : n > ROWMAP_MAX_ROWS || n > SIZE_MAX / rowb ? -ENOMEM
+		 : bigmem_map_file(&vi->matmem, fd, off, n * rowb);
+	if (rc) {
+		free_ids(ids, n);
+		return rc;
+	}
+	size_t cap = vi->matmem.size / rowb;
+	char **grown = realloc(ids, cap * sizeof(*ids));
+	if (grown)
+		ids = grown;
+	vi->inv_norm = grown ? malloc(cap * sizeof(double)) : NULL;
+	if (!vi->inv_norm || (vi->vq && vecquant_reserve(vi->vq, cap))) {
+		free(vi->inv_norm);
+		vi->inv_norm = NULL;
+		free_ids(ids, n);
+		bigmem_free(&vi->matmem);
+		return -ENOMEM;
+	}
+	vi->mat = vi->matmem.data;
+	vi->ids = ids;
+	vi->n = n; /* from here clear_rows frees what the index took */
+	vi->cap = cap;
+	for (size_t r = 0; r < n && !rc; r++) {
+		double rr = row_sumsq(vi->mat + r * vi->dim, vi->dim);
+		/* The writer only held finite rows and distinct ids. */
+		rc = !isfinite(rr) || rowmap_find(&vi->rows, vi->ids, vi->ids[r]) >= 0
+			     ? -EBADMSG
+			     : rowmap_insert(&vi->rows, vi->ids, r);
+		if (!rc)
+			index_row(vi, r, rr);
+	}
+	if (rc)
+		clear_rows(vi);
+	return rc;
 }
 
 int vecindex_set(struct vecindex *vi, const char *id, const float *v)

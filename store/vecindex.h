@@ -44,6 +44,14 @@ size_t vecindex_count(const struct vecindex *vi);
 
 /* Insert or replace id's vector (copied). -EINVAL if any value is NaN/Inf. */
 int vecindex_set(struct vecindex *vi, const char *id, const float *v);
+/* An empty index takes n rows stored at byte off of fd (page aligned; a
+ * segment's vector block, vecblock.h) as its matrix, mapped copy-on-write
+ * (bigmem_map_file), and ids: n malloc'd strings in a malloc'd array, row
+ * order, which it owns from the call on, whatever it returns. Each row's
+ * norm is computed (every page is read once). 0; -EBUSY: the index was
+ * not empty, or n is 0; -EBADMSG: a row not finite or an id twice; or
+ * -ENOMEM / mmap's error. On an error the index is empty. */
+int vecindex_map_rows(struct vecindex *vi, int fd, uint64_t off, size_t n, char **ids);
 /* Remove id. 0 or -ENOENT. */
 int vecindex_remove(struct vecindex *vi, const char *id);
 /* Re-key a row without touching its vector. 0, -ENOENT, -EEXIST. */

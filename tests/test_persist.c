@@ -813,7 +813,7 @@ static void test_order(void)
 	puts_(st, COLL_DOCMETA, "mid", "{\"doc_hash\":\"5\"}"); /* deleted: goes last */
 	uint64_t seq = 1;
 	size_t used, n;
-	int rc = state_snapshot(st, &seq, &snap);
+	int rc = state_snapshot(st, &seq, &snap, 0);
 	for (size_t off = 0; !rc && off < snap.len; off += used)
 		rc = frame_decode(snap.data + off, snap.len - off, &used, &seq, apply_op, copy);
 	const char **a = state_keys_in_order(st, COLL_DOCMETA, &n);
