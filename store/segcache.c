@@ -190,6 +190,20 @@ int segcache_map(struct segcache *c, const char *key, struct mapfile *out)
 	return 0;
 }
 
+int segcache_map_kept(struct segcache *c, const char *key, size_t len, struct mapfile *out)
+{
+	char path[PATH_MAX];
+	out->data = NULL;
+	out->len = 0;
+	if (!c || file_name(c, key, path, sizeof(path)) || mapfile_open(path, out))
+		return -ENOENT;
+	if (out->len != len) {
+		mapfile_close(out);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 static int write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -37,6 +37,10 @@ int segcache_map(struct segcache *c, const char *key, struct mapfile *out);
 /* Keep a copy of key (written to a temporary name, then renamed). Objects
  * larger than the bound are not kept. Failures are logged, never fatal. */
 void segcache_put(struct segcache *c, const char *key, const void *data, size_t len);
+/* Map the copy of key that segcache_put just kept from len bytes (not
+ * counted as a hit: the caller fetched it). -ENOENT when none was kept
+ * (larger than the bound, a write failure) or it is not len bytes. */
+int segcache_map_kept(struct segcache *c, const char *key, size_t len, struct mapfile *out);
 /* Forget key (a corrupt copy, or a segment compaction removed). */
 void segcache_drop(struct segcache *c, const char *key);
 

@@ -179,6 +179,14 @@ static int view_open(struct store *s, const struct manifest_seg *sg, struct seg_
 		return 0;
 	}
 	int rc = fetch_remote(s, key, &v->b);
+	/* A vector block's rows become the matrix when mapped: map the copy
+	 * just kept, and let the fetched bytes go at once. */
+	if (!rc && sg->vector_block && !segcache_map_kept(s->segs, key, v->b.len, &v->map)) {
+		buf_release(&v->b);
+		v->data = v->map.data;
+		v->len = v->map.len;
+		return 0;
+	}
 	v->data = v->b.data;
 	v->len = v->b.len;
 	return rc;

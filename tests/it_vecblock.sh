@@ -140,6 +140,7 @@ rumount; ok $? "unmount"
 if [ "${RAGFS_TEST_S3:-0}" = 1 ]; then
 	rm -rf "$CACHE"
 	rmount -o "$OPTS"; ok $? "remount from an empty cache dir (a new machine)"
+	ok "$(matrix_mapped; echo $?)" "the matrix is a mapping of the copy just fetched into the cache"
 	check_all "from an empty cache dir"
 	rumount; ok $? "unmount"
 else
