@@ -190,6 +190,16 @@ int segcache_map(struct segcache *c, const char *key, struct mapfile *out)
 	return 0;
 }
 
+void segcache_reserve(struct segcache *c, uint64_t bytes)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&c->lock);
+	if (bytes > c->max)
+		c->max = bytes;
+	pthread_mutex_unlock(&c->lock);
+}
+
 int segcache_map_kept(struct segcache *c, const char *key, size_t len, struct mapfile *out)
 {
 	char path[PATH_MAX];

@@ -29,6 +29,9 @@ struct segcache;
 int segcache_open(const char *dir, uint64_t max_bytes, struct segcache **out);
 void segcache_close(struct segcache *c);
 
+/* Raise the bound to at least bytes (never lowers it). */
+void segcache_reserve(struct segcache *c, uint64_t bytes);
+
 /* Read key's copy into out (reset first). 0, or -ENOENT on a miss. */
 int segcache_get(struct segcache *c, const char *key, struct buf *out);
 /* Map key's copy (mapfile.h; close it with mapfile_close). 0, or -ENOENT

@@ -409,16 +409,28 @@ static int open_local_state(struct store *s, char *err, size_t errlen)
 /* Object stores keep a bounded copy of their segments in cache_dir, so a
  * remount or a merge reads them locally (a local store's segments are
  * local files already). */
+uint64_t store_cache_fit(struct store *s, const struct manifest *m, uint64_t snapshot)
+{
+	for (size_t i = 0; i < m->nsegs; i++)
+		if (m->segs[i].vector_block && m->segs[i].size > snapshot)
+			snapshot = m->segs[i].size;
+	uint64_t bytes = ((uint64_t)DEFAULT_CACHE_MB << 20) + 2 * snapshot;
+	if (!s->opts.cache_mb)
+		segcache_reserve(s->segs, bytes);
+	return bytes;
+}
+
 static int open_segment_cache(struct store *s, const struct store_opts *o, char *err,
 			      size_t errlen)
 {
 	if (s->be->caps & BACKEND_CAP_LOCAL_FILES)
 		return 0;
 	char *dir = NULL;
-	uint64_t mb = o->cache_mb ? o->cache_mb : 1024;
 	if (asprintf(&dir, "%s/segments", s->cache_dir) < 0)
 		return -ENOMEM;
-	int rc = segcache_open(dir, mb << 20, &s->segs);
+	/* Before opening: the open trims what is over the bound. */
+	uint64_t bytes = o->cache_mb ? (uint64_t)o->cache_mb << 20 : store_cache_fit(s, &s->man, 0);
+	int rc = segcache_open(dir, bytes, &s->segs);
 	if (rc)
 		snprintf(err, errlen, "cannot open the segment cache %s: %s", dir, strerror(-rc));
 	free(dir);
@@ -475,9 +487,9 @@ int store_open(const struct store_opts *o, struct store **out, char *err, size_t
 	if (!rc)
 		rc = open_local_state(s, err, errlen);
 	if (!rc)
-		rc = open_segment_cache(s, o, err, errlen);
-	if (!rc)
 		rc = load_manifest(s, err, errlen);
+	if (!rc) /* after the manifest: its snapshot sizes the default bound */
+		rc = open_segment_cache(s, o, err, errlen);
 	if (!rc)
 		rc = state_new(s->man.dim, &s->st);
 	if (!rc)

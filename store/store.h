@@ -55,7 +55,8 @@ struct store_opts {
 	size_t chunk_overlap;  /* tokens; default 200 (clamped below chunk_size) */
 	size_t top_k;          /* default for queries; 0 = 5 */
 	unsigned flush_interval; /* seconds; 0 = 5 */
-	unsigned cache_mb;     /* s3/r2: segment cache bound in cache_dir, MiB; 0 = 1024 */
+	unsigned cache_mb;     /* s3/r2: segment cache bound in cache_dir, MiB; 0 = 1024
+				* plus twice the snapshot (store_cache_fit) */
 	int read_only;
 	/* s3:// and r2:// stores (NULL: defaults, environment, ~/.aws). */
 	const char *endpoint, *region, *account, *profile;

@@ -355,6 +355,7 @@ static int merge_remote(struct store *s)
 	if (rc || !strcmp(etag, s->man_etag))
 		goto out;
 	int rebuild = !is_superset(&remote, &s->man);
+	store_cache_fit(s, &remote, 0); /* another writer's snapshot */
 	rc = fetch_new(s, &remote, rebuild ? NULL : &s->man, &bufs, &nbufs);
 	if (!rc)
 		rc = journal_read_all(s->jn, &mine);
@@ -513,8 +514,10 @@ static int compact(struct store *s)
 	manifest_seg_key(ms.key, sizeof(ms.key), s->writer_id, upto, upto);
 	if (!rc)
 		rc = backend_put(s->be, ms.key, snap.data, snap.len, NULL, NULL);
-	if (!rc)
+	if (!rc) {
+		store_cache_fit(s, &s->man, snap.len);
 		segcache_put(s->segs, ms.key, snap.data, snap.len);
+	}
 	buf_release(&snap);
 	if (!rc)
 		rc = manifest_copy(&next, &s->man);

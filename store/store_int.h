@@ -21,6 +21,7 @@
 #include "store.h"
 
 #define DEFAULT_DIM 384
+#define DEFAULT_CACHE_MB 1024 /* s3/r2 segment cache, plus twice the snapshot */
 #define COMPACT_SEGMENTS 16 /* compact when the manifest lists more segments */
 #define LAT_KEEP 1024
 
@@ -144,6 +145,13 @@ double store_elapsed_ms(const struct timespec *t0);
 
 /* store_flush.c: segments, the manifest, other writers, the flusher. */
 int store_put_manifest(struct store *s, struct manifest *m);
+/* The default segment cache bound (cache_mb not given) for manifest m and
+ * a snapshot of that many bytes about to be cached: DEFAULT_CACHE_MB plus
+ * twice the largest snapshot (its vector block is mapped as the matrix
+ * from the cache, and a compaction caches the next one before the old one
+ * goes). Raises the open cache's bound to it when cache_mb was not given;
+ * returns it. */
+uint64_t store_cache_fit(struct store *s, const struct manifest *m, uint64_t snapshot);
 int store_load_segments(struct store *s, char *err, size_t errlen);
 int store_replay_journal(struct store *s, char *err, size_t errlen);
 void *store_flusher_main(void *arg);

@@ -6,7 +6,8 @@
 # copy on s3://), every vector reads back bit for bit and queries find
 # them; changes on top of the mapped rows (overwrite, delete, add) survive
 # remounts and a second compaction; on s3:// a remount from an empty cache
-# dir (a new machine) sees everything; on local disk a damaged block fails
+# dir (a new machine) sees everything and maps too, and a cache_mb below the
+# snapshot's size copies the rows instead; on local disk a damaged block fails
 # the mount with one line naming the segment, and the store mounts again
 # once the file is repaired.
 . "$(dirname "$0")/lib.sh"
@@ -142,6 +143,11 @@ if [ "${RAGFS_TEST_S3:-0}" = 1 ]; then
 	rmount -o "$OPTS"; ok $? "remount from an empty cache dir (a new machine)"
 	ok "$(matrix_mapped; echo $?)" "the matrix is a mapping of the copy just fetched into the cache"
 	check_all "from an empty cache dir"
+	rumount; ok $? "unmount"
+	rm -rf "$CACHE"
+	rmount -o "$OPTS,cache_mb=1"; ok $? "remount with cache_mb=1, below the snapshot's size"
+	ok "$(! matrix_mapped; echo $?)" "the snapshot is not cached: its rows are copied, not mapped"
+	check_all "with cache_mb=1"
 	rumount; ok $? "unmount"
 else
 	SEG=$(python3 -c 'import json, sys; print([s["key"] for s in json.load(open(sys.argv[1]))["segments"] if s.get("vector_block")][0])' "$STORE/manifest.json")
