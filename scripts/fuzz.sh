@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-60}
 shift || true
-TARGETS=${*:-fuzz_node fuzz_query fuzz_frame fuzz_manifest fuzz_persist fuzz_s3xml}
+TARGETS=${*:-fuzz_node fuzz_query fuzz_frame fuzz_manifest fuzz_persist fuzz_s3xml fuzz_vecblock}
 OUT=${FUZZ_OUT:-/tmp/ragfs-fuzz}
 CC=${CC_FUZZ:-$(command -v clang-14 || command -v clang || true)}
 [ -n "$CC" ] || { echo "fuzz.sh: clang not found (apt-get install -y clang-14 libclang-rt-14-dev)" >&2; exit 2; }
