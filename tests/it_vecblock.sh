@@ -5,7 +5,8 @@
 # mapping of that segment file (the store's own on local disk, cache_dir's
 # copy on s3://), every vector reads back bit for bit and queries find
 # them; changes on top of the mapped rows (overwrite, delete, add) survive
-# remounts and a second compaction; on s3:// a remount from an empty cache
+# remounts, a SIGKILL (the journal replayed over the mapped rows) and a
+# second compaction; on s3:// a remount from an empty cache
 # dir (a new machine) sees everything and maps too, and a cache_mb below the
 # snapshot's size copies the rows instead; on local disk a damaged block fails
 # the mount with one line naming the segment, and the store mounts again
@@ -130,6 +131,11 @@ check_all "after changes to the mapped rows"
 rumount; ok $? "unmount"
 rmount -o "$OPTS"; ok $? "remount (the changes replayed over the mapped rows)"
 check_all "after changes and a remount"
+vecs change 2
+rkill # the changes are in the journal only: replayed over the mapped rows
+rmount -o "$OPTS"; ok $? "remount after SIGKILL"
+ok "$(matrix_mapped; echo $?)" "the matrix is mapped again"
+check_all "after changes, SIGKILL and the journal's replay"
 vecs flushes 17 # a second compaction: a snapshot made from a mapped matrix
 ok "$([ "$(vecs compactions)" -ge 1 ]; echo $?)" "compacted again"
 rumount; ok $? "unmount"
