@@ -513,7 +513,8 @@ static int collect_id(void *ctx, uint64_t row, const char *id)
 }
 
 /* Map the block's rows as the (empty) active set's matrix. -EBUSY: not
- * mappable here, apply them as puts. */
+ * mappable here; -EBADMSG: the block is damaged; any other error left the
+ * set empty, and the rows can still be copied. */
 static int map_block(struct state *st, const char *seg, const struct vecblock *b, int fd)
 {
 	uint64_t bytes = b->n * b->dim * sizeof(float);
@@ -558,8 +559,11 @@ int state_apply_block(struct state *st, const char *seg, const struct vecblock *
 {
 	st->version++;
 	int rc = map_block(st, seg, b, fd);
-	if (rc != -EBUSY)
+	if (!rc || rc == -EBADMSG)
 		return rc;
+	/* Not mappable here (or mmap refused: the set is empty again): copy. */
+	if (rc != -EBUSY)
+		LOG_WARN("vector block: cannot map its rows (%s): copying them", strerror(-rc));
 	struct block_put p = { st, seg + b->rows_off, (size_t)b->dim * sizeof(float) };
 	return vecblock_each_id(seg, b, put_block_row, &p);
 }

@@ -260,6 +260,17 @@ int main(void)
 	ok(!mapped_from(vecindex_row(state_vectors(copied), 0), path),
 	   "from a buffer the rows are copied");
 
+	/* An fd mmap refuses (a pipe: ENODEV): the rows are copied instead. */
+	int pfd[2];
+	struct state *unmappable = NULL;
+	state_new(DIM, &unmappable);
+	ok(!pipe(pfd) && !apply_segment(unmappable, seg.data, seg.len, &b, pfd[0]),
+	   "a block whose file cannot be mapped applies");
+	ok(same_vectors(mv, state_vectors(unmappable)), "by copying its rows");
+	close(pfd[0]);
+	close(pfd[1]);
+	state_free(unmappable);
+
 	/* A block on a set that already has rows: applied as puts over them. */
 	struct state *onto = NULL;
 	state_new(DIM, &onto);
