@@ -25,7 +25,7 @@ top() {
 }
 
 # The hash embedder: the trigrams of "car" and "fix" lead to the wrong doc.
-STORE=$WORK/hash
+use_store hash
 rmount -o embed=hash,dim=100
 ok $? "mount with embed=hash"
 add_docs
@@ -33,7 +33,7 @@ hash_car=$(top "car fix")
 rumount; ok $? "unmount exits 0"
 [ "$hash_car" != auto.txt ]; ok $? "hash: 'car fix' does not find the automobile repair doc (got $hash_car)"
 
-STORE=$WORK/glove
+use_store glove
 rmount -o embed=glove,dim=100
 ok $? "mount with embed=glove,dim=100"
 is "$(python3 -c "import json; d=json.load(open('$MNT/.ragfs/status.json')); print(d['dim'])")" 100 "the store has dim 100"

@@ -122,7 +122,7 @@ same_answers() { # same_answers LABEL
 }
 
 # ---- (i) node files with "embedding" lists from the TS hash embedding ----
-STORE=$WORK/store-i
+use_store store-i
 rmount -o embed=none,dim=64
 ok $? "(i) mount -o embed=none,dim=64"
 EXP=$WORK/export-i
@@ -136,7 +136,7 @@ rumount
 ok $? "(i) unmount exits 0"
 
 # ---- (ii) node files + vector_store/<id>.f32 from TS's vector store ----
-STORE=$WORK/store-ii
+use_store store-ii
 rmount -o embed=none,dim=64
 ok $? "(ii) mount -o embed=none,dim=64"
 EXP=$WORK/export-ii
@@ -156,7 +156,7 @@ rumount
 ok $? "(ii) unmount exits 0"
 
 # ---- (iii) documents through docs/ with the default hash embedder ----
-STORE=$WORK/store-iii
+use_store store-iii
 rmount -o chunk_size=64,chunk_overlap=8
 ok $? "(iii) mount with the default hash embedder"
 D=$MNT/docs
@@ -191,7 +191,7 @@ rumount
 ok $? "(iii) unmount exits 0"
 
 # ---- (iv) TS persists straight into MOUNT/persist-ts ----
-STORE=$WORK/store-iv
+use_store store-iv
 rmount -o embed=none,dim=64
 ok $? "(iv) mount -o embed=none,dim=64"
 js build-into.mjs "$MNT/persist-ts" --docs 12 --chunk-size 40 --dim 64 >"$WORK/build-iv.json"
@@ -203,7 +203,7 @@ rumount
 ok $? "(iv) unmount exits 0"
 
 # ---- (v) TS's persist dir copied in, exported again ----
-STORE=$WORK/store-v
+use_store store-v
 rmount -o embed=none,dim=64
 ok $? "(v) mount -o embed=none,dim=64"
 cp "$PLAIN"/*.json "$MNT/persist-ts/"

@@ -53,7 +53,7 @@ rumount; ok $? "unmount exits 0"
 
 # Import: a persist dir LlamaIndex (Python) wrote, copied in.
 FIX="$HERE/fixtures/persist/py"
-STORE=$WORK/store2
+use_store store2
 rmount -o embed=none,dim=64
 check "cp of a Python persist dir into persist/" cp "$FIX"/*.json "$M/persist/"
 check "nodes and vectors imported, verbatim, without embedding" python3 - "$M" "$FIX" <<'PY'
@@ -101,7 +101,7 @@ rumount; ok $? "unmount exits 0"
 
 # Import: a persist dir LlamaIndex.TS wrote, copied into persist-ts/.
 TSFIX="$HERE/fixtures/persist/ts"
-STORE=$WORK/store3
+use_store store3
 rmount -o embed=none,dim=64
 check "cp of a LlamaIndex.TS persist dir into persist-ts/" cp "$TSFIX"/*.json "$M/persist-ts/"
 check "TS nodes and vectors imported, without embedding" python3 - "$M" "$TSFIX" <<'PY'

@@ -54,10 +54,25 @@ setup() {
 	# RAGFS_TEST_S3=1: the same test on s3:// (a fresh prefix of the test
 	# bucket) against the server in $RAGFS_S3_ENDPOINT (scripts/s3-server.sh).
 	RAGFS_STORE_OPTS=()
+	S3_PREFIXES=()
 	if [ "${RAGFS_TEST_S3:-0}" = 1 ]; then
 		[ -n "${RAGFS_S3_ENDPOINT:-}" ] || skip_all "no S3 endpoint (scripts/s3-server.sh)"
 		STORE="s3://${RAGFS_S3_BUCKET:-ragfs-test}/it-$(basename "$WORK")"
 		RAGFS_STORE_OPTS=(-o "endpoint=$RAGFS_S3_ENDPOINT,cache_dir=$WORK/cache")
+		S3_PREFIXES=("$STORE")
+	fi
+}
+
+# use_store NAME: STORE becomes another, fresh store of the same kind: the
+# folder $WORK/NAME, or on s3:// another prefix of the test bucket with a
+# cache dir of its own.
+use_store() {
+	if [ "${RAGFS_TEST_S3:-0}" = 1 ]; then
+		STORE="${S3_PREFIXES[0]}-$1"
+		RAGFS_STORE_OPTS=(-o "endpoint=$RAGFS_S3_ENDPOINT,cache_dir=$WORK/cache-$1")
+		S3_PREFIXES+=("$STORE")
+	else
+		STORE=$WORK/$1
 	fi
 }
 
@@ -189,6 +204,12 @@ teardown() {
 		kill "$DPID" 2>/dev/null
 		wait "$DPID" 2>/dev/null
 	fi
+	# The test server keeps objects in RAM (4 GiB): each test deletes its own.
+	local p
+	for p in "${S3_PREFIXES[@]}"; do
+		python3 "$(dirname "${BASH_SOURCE[0]}")/s3_obj.py" rm "$p/" >/dev/null 2>&1 ||
+			echo "# could not delete the test's objects under $p/" >&2
+	done
 	rm -rf "$WORK"
 }
 

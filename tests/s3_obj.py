@@ -4,6 +4,8 @@
   s3_obj.py head s3://bucket/key    exit 0 when the object exists
   s3_obj.py get  s3://bucket/key    the object's bytes on stdout
   s3_obj.py ls   s3://bucket/prefix the keys under prefix, one per line
+  s3_obj.py rm   s3://bucket/prefix delete every key under prefix (a test's
+                                    teardown: the server keeps objects in RAM)
 
 Path-style requests to $RAGFS_S3_ENDPOINT, signed with AWS Signature V4
 (hashlib/hmac only) from $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY, region
@@ -60,6 +62,23 @@ def request(method, bucket, key="", query=""):
         return r.read()
 
 
+def keys(bucket, prefix):
+    """Every key under prefix (ListObjectsV2, all pages)."""
+    token = ""
+    while True:
+        q = "list-type=2&prefix=" + urllib.parse.quote(prefix, safe="")
+        if token:
+            q += "&continuation-token=" + urllib.parse.quote(token, safe="")
+        root = ET.fromstring(request("GET", bucket, query=q))
+        ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        for c in root.iter(ns + "Contents"):
+            yield c.find(ns + "Key").text
+        nxt = root.find(ns + "NextContinuationToken")
+        if nxt is None or not nxt.text:
+            break
+        token = nxt.text
+
+
 def main():
     op, uri = sys.argv[1], sys.argv[2]
     bucket, _, key = uri[len("s3://"):].partition("/")
@@ -69,19 +88,11 @@ def main():
         elif op == "get":
             sys.stdout.buffer.write(request("GET", bucket, key))
         elif op == "ls":
-            token = ""
-            while True:
-                q = "list-type=2&prefix=" + urllib.parse.quote(key, safe="")
-                if token:
-                    q += "&continuation-token=" + urllib.parse.quote(token, safe="")
-                root = ET.fromstring(request("GET", bucket, query=q))
-                ns = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-                for c in root.iter(ns + "Contents"):
-                    print(c.find(ns + "Key").text)
-                nxt = root.find(ns + "NextContinuationToken")
-                if nxt is None or not nxt.text:
-                    break
-                token = nxt.text
+            for k in keys(bucket, key):
+                print(k)
+        elif op == "rm":
+            for k in list(keys(bucket, key)):
+                request("DELETE", bucket, k)
         else:
             sys.exit(f"unknown op {op}")
     except urllib.error.HTTPError as e:
