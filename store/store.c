@@ -525,8 +525,6 @@ int store_start(struct store *s)
 {
 	if (s->opts.read_only || s->flusher_running)
 		return 0;
-	if (s->replayed_ops)
-		store_sync(s); /* recovered work goes to the backing store at once */
 	int rc = pthread_create(&s->flusher, NULL, store_flusher_main, s);
 	if (rc)
 		return -rc;

@@ -76,8 +76,9 @@ struct store;
 /* Open (and recover) the store. On failure returns a negative errno with a
  * one-line cause in err. */
 int store_open(const struct store_opts *o, struct store **out, char *err, size_t errlen);
-/* Start background work (the flusher). Call after any fork (daemonize):
- * threads do not survive it. */
+/* Start background work (the flusher, which first sends what the
+ * journal's replay recovered). Call after any fork (daemonize): threads do
+ * not survive it. Does not wait for the backing store. */
 int store_start(struct store *s);
 /* Flush and close. Returns the result of the final flush. */
 int store_close(struct store *s);

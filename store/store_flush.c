@@ -594,6 +594,11 @@ static void refresh(struct store *s)
 void *store_flusher_main(void *arg)
 {
 	struct store *s = arg;
+	/* Recovered work goes to the backing store at once, here and not in
+	 * store_start: the mount is already up and must answer meanwhile (a
+	 * slow or unreachable S3 would otherwise hang every access to it). */
+	if (s->replayed_ops)
+		store_sync(s);
 	pthread_mutex_lock(&s->stop_lock);
 	while (!s->stopping) {
 		struct timespec until;

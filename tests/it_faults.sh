@@ -206,6 +206,38 @@ check "docstore, index store and vector store agree" stores_agree
 is "$(stat_of status.json "d['docs']")" "$total" "status.json counts every document"
 rumount
 ok $? "unmount exits 0"
+
+# ---- 4. a mount whose recovered journal cannot reach the store quickly
+# (every PUT held 15 s, as a server that stops taking writes): the mount
+# answers at once, and the recovered work lands in the background.
+rmount -o flush_interval=3600
+mkdir -p "$MNT/docs/slow"
+for i in 1 2 3 4 5; do echo "recovered after a crash slowkw${i}x" > "$MNT/docs/slow/s$i.txt"; done
+rkill # the five are in the journal only
+python3 "$PROXY" --upstream "$RAGFS_S3_ENDPOINT" --port 0 --seed "$SEED" \
+	--p-latency 1 --latency-ms 15000-15000 --match "^PUT " \
+	--port-file "$WORK/proxy2.port" > /dev/null 2> "$WORK/proxy2.log" &
+PPID_=$!
+for _ in $(seq 1 100); do [ -s "$WORK/proxy2.port" ] && break; sleep 0.05; done
+RAGFS_STORE_OPTS=(-o "endpoint=http://127.0.0.1:$(cat "$WORK/proxy2.port"),cache_dir=$WORK/cache2")
+rmount -o flush_interval=3600
+ok $? "remount with the journal's work to send and every PUT held 15 s"
+t0=$(date +%s.%N)
+is "$(timeout 20 ls "$MNT/docs/slow" | wc -l)" 5 "the recovered documents are listed"
+is "$(timeout 20 cat "$MNT/docs/slow/s3.txt")" "recovered after a crash slowkw3x" "and read"
+t1=$(date +%s.%N)
+check "without waiting for the store ($(python3 -c "print(round($t1 - $t0, 2))") s)" \
+	python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 5 else 1)"
+is "$(fsync_doc "$MNT/docs/slow/s1.txt")" OK "fsync waits for the recovered work to land"
+rumount
+ok $? "unmount exits 0"
+stop_proxy
+RAGFS_STORE_OPTS=(-o "endpoint=$RAGFS_S3_ENDPOINT,cache_dir=$WORK/cache3")
+rmount
+ok $? "a fresh cache dir straight on the server"
+is "$(ls "$MNT/docs/slow" | wc -l)" 5 "the recovered documents are on the store"
+rumount
+ok $? "unmount exits 0"
 # Retries and failed flushes while the proxy was down are expected in the log.
 ALLOW_LOG="final flush failed|segment .*: |retr|flush|Connection refused|unreachable"
 done_testing
