@@ -68,7 +68,14 @@ int rowmap_insert(struct rowmap *m, char *const *ids, size_t row)
 		return -ENOMEM;
 	if ((!m->slots || (m->count + 1) * 2 > m->mask + 1) && grow(m))
 		return -ENOMEM;
-	place(m->slots, m->mask, (struct rowmap_slot){ (uint32_t)row + 1, hash_id(ids[row]) });
+	/* The probe to the free slot passes every entry that could hold the
+	 * same id: checking them costs no second lookup. */
+	uint32_t h = hash_id(ids[row]);
+	size_t i = h & m->mask;
+	for (; m->slots[i].row1; i = (i + 1) & m->mask)
+		if (m->slots[i].hash == h && !strcmp(ids[m->slots[i].row1 - 1], ids[row]))
+			return -EEXIST;
+	m->slots[i] = (struct rowmap_slot){ (uint32_t)row + 1, h };
 	m->count++;
 	return 0;
 }

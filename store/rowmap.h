@@ -35,7 +35,8 @@ struct rowmap {
 
 /* The row of id, or -1. */
 long rowmap_find(const struct rowmap *m, char *const *ids, const char *id);
-/* Add row (ids[row] set, not present yet). 0 or -ENOMEM (unchanged). */
+/* Add row (ids[row] set). 0; -EEXIST when an entry already has that id;
+ * -ENOMEM. Either error adds nothing. */
 int rowmap_insert(struct rowmap *m, char *const *ids, size_t row);
 /* Drop row's entry (ids[row] still its id). */
 void rowmap_remove(struct rowmap *m, char *const *ids, size_t row);

@@ -225,9 +225,8 @@ int vecindex_map_rows(struct vecindex *vi, int fd, uint64_t off, size_t n, char 
 	for (size_t r = 0; r < n && !rc; r++) {
 		double rr = row_sumsq(vi->mat + r * vi->dim, vi->dim);
 		/* The writer only held finite rows and distinct ids. */
-		rc = !isfinite(rr) || rowmap_find(&vi->rows, vi->ids, vi->ids[r]) >= 0
-			     ? -EBADMSG
-			     : rowmap_insert(&vi->rows, vi->ids, r);
+		rc = !isfinite(rr) ? -EBADMSG : rowmap_insert(&vi->rows, vi->ids, r);
+		rc = rc == -EEXIST ? -EBADMSG : rc;
 		if (!rc)
 			index_row(vi, r, rr);
 	}

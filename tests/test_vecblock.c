@@ -220,6 +220,22 @@ int main(void)
 
 	/* Changes to a mapped matrix: copy-on-write, equal to the same changes
 	 * made to the original. */
+	/* Two rows under one id (the second id made equal to the first, same
+	 * length): the mapped path refuses the block, the set stays empty. */
+	char *dup = malloc(seg.len);
+	memcpy(dup, seg.data, seg.len);
+	const char *id0 = dup + b.ids_off;
+	memcpy(dup + b.ids_off + strlen(id0) + 1, id0, strlen(id0));
+	struct state *twice = NULL;
+	state_new(DIM, &twice);
+	ok(write_file(path, dup, seg.len) && !mapfile_open(path, &m) &&
+	   state_apply_block(twice, m.data, &b, m.fd) == -EBADMSG &&
+	   vecindex_count(state_vectors(twice)) == 0,
+	   "an id twice in a mapped block: EBADMSG, nothing kept");
+	mapfile_close(&m);
+	state_free(twice);
+	free(dup);
+
 	ok(write_file(path, seg.data, seg.len), "segment written again");
 	struct state *cow = NULL;
 	state_new(DIM, &cow);
