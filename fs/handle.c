@@ -68,14 +68,12 @@ int handle_open(struct fsctx *fc, const struct ns_path *p, int flags, int create
 	if (created || (flags & O_TRUNC)) {
 		h->loaded = 1;
 		h->dirty = h->writable; /* an empty file is still a file to commit */
-	} else if (p->kind != NS_SEARCH) {
-		/* Queries are loaded as their request; everything else as content:
-		 * an open writer's uncommitted buffer, else the store's. */
-		rc = p->kind == NS_QUERY ? 0 : handle_with_writer(fc, p, copy_writer, &h->data);
-		if (rc == 0 && p->kind != NS_QUERY)
-			rc = ns_read(fc, p, &h->data);
-		rc = rc > 0 ? 0 : rc;
-		h->loaded = p->kind != NS_QUERY;
+	} else if (p->kind != NS_SEARCH && p->kind != NS_QUERY) {
+		/* Queries are loaded as their request (below); everything else as
+		 * content: an open writer's uncommitted buffer, else the store's. */
+		rc = handle_with_writer(fc, p, copy_writer, &h->data);
+		rc = rc > 0 ? 0 : rc ? rc : ns_read(fc, p, &h->data);
+		h->loaded = 1;
 	}
 	if (!rc && p->kind == NS_QUERY && !h->loaded) {
 		pthread_mutex_lock(&fc->lock);

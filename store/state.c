@@ -501,15 +501,11 @@ int state_snapshot(const struct state *st, uint64_t *seq, struct buf *out, int v
 	return rc || !vector_block ? rc : vecblock_append(out, st->vecs);
 }
 
-/* A block's ids as the malloc'd array vecindex_map_rows takes. */
-struct id_list {
-	char **ids;
-};
-
+/* ctx: the array of the block's ids vecindex_map_rows takes. */
 static int collect_id(void *ctx, uint64_t row, const char *id)
 {
-	struct id_list *l = ctx;
-	return (l->ids[row] = strdup(id)) ? 0 : -ENOMEM;
+	char **ids = ctx;
+	return (ids[row] = strdup(id)) ? 0 : -ENOMEM;
 }
 
 /* Map the block's rows as the (empty) active set's matrix. -EBUSY: not
@@ -521,15 +517,15 @@ static int map_block(struct state *st, const char *seg, const struct vecblock *b
 	if (fd < 0 || b->dim != vecindex_dim(st->vecs) || vecindex_count(st->vecs) ||
 	    bytes < BIGMEM_MIN || bytes > SIZE_MAX)
 		return -EBUSY;
-	struct id_list l = { calloc((size_t)b->n, sizeof(char *)) };
-	int rc = l.ids ? vecblock_each_id(seg, b, collect_id, &l) : -ENOMEM;
+	char **ids = calloc((size_t)b->n, sizeof(char *));
+	int rc = ids ? vecblock_each_id(seg, b, collect_id, ids) : -ENOMEM;
 	if (rc) {
-		for (uint64_t r = 0; l.ids && r < b->n; r++)
-			free(l.ids[r]);
-		free(l.ids);
+		for (uint64_t r = 0; ids && r < b->n; r++)
+			free(ids[r]);
+		free(ids);
 		return rc;
 	}
-	rc = vecindex_map_rows(st->vecs, fd, b->rows_off, (size_t)b->n, l.ids);
+	rc = vecindex_map_rows(st->vecs, fd, b->rows_off, (size_t)b->n, ids);
 	for (size_t r = 0; !rc && r < b->n; r++) {
 		const char *id = vecindex_id(st->vecs, r);
 		fidx_set_row(st->fidx, r, map_get(st->node_meta, id));
